@@ -1,0 +1,101 @@
+"""Admin: the request log, filtered and paged."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Request, get
+
+from admin.auth import require_admin
+from admin.pagination import Page, decode_cursor, make_page, page_limit
+from gateway.errors import InvalidRequest, NotFound
+from gateway.requestlog.query import LogFilter, RequestLogQuery, row_to_dict
+from gateway.runtime import Runtime
+
+__all__ = ["ResponseController", "parse_log_filter"]
+
+_TEXT_FILTERS = ("prompt", "user", "session", "model")
+
+
+def _datetime(name: str, value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(
+            f"{name} must be an ISO 8601 date-time, e.g. 2026-11-21T00:00:00Z.", param=name
+        ) from None
+    if parsed.tzinfo is None:
+        raise InvalidRequest(f"{name} must carry a time zone (e.g. a trailing Z).", param=name)
+    return parsed
+
+
+def _bool(name: str, value: str) -> bool:
+    if value.lower() in {"true", "1"}:
+        return True
+    if value.lower() in {"false", "0"}:
+        return False
+    raise InvalidRequest(f"{name} must be true or false.", param=name)
+
+
+def parse_log_filter(params: dict[str, str]) -> LogFilter:
+    filters = LogFilter()
+    for name, value in params.items():
+        if name in _TEXT_FILTERS:
+            setattr(filters, name, value)
+        elif name == "key_id":
+            filters.key_id = value
+        elif name == "version":
+            if not value.isdigit():
+                raise InvalidRequest("version must be a whole number.", param="version")
+            filters.version = int(value)
+        elif name.startswith("tag."):
+            filters.tags[name[4:].lower()] = value
+        elif name == "is_test_run":
+            filters.is_test_run = _bool(name, value)
+        elif name == "status":
+            if value in {"ok", "error"}:
+                filters.errors_only = value == "error"
+            elif value.isdigit():
+                filters.status = int(value)
+            else:
+                raise InvalidRequest(
+                    "status must be an HTTP status code, 'ok' or 'error'.", param="status"
+                )
+        elif name in {"since", "until"}:
+            setattr(filters, name, _datetime(name, value))
+        elif name not in {"limit", "cursor"}:
+            raise InvalidRequest(f"Unknown filter '{name}'.", param=name)
+    return filters
+
+
+class ResponseController(Controller):
+    path = "/admin/responses"
+    tags = ["admin: responses"]
+    guards = [require_admin]
+
+    @get("/", summary="List logged requests and responses, newest first")
+    async def list_responses(
+        self,
+        request: Request[Any, Any, Any],
+        runtime: Runtime,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[dict[str, Any]]:
+        size = page_limit(limit)
+        filters = parse_log_filter(dict(request.query_params))
+        rows = await RequestLogQuery(runtime.sessions).list(
+            filters, limit=size + 1, before_id=decode_cursor(cursor)
+        )
+        return make_page([row_to_dict(row) for row in rows], size)
+
+    @get("/{request_id:str}", summary="One logged request and its response")
+    async def get_response(self, request_id: str, runtime: Runtime) -> dict[str, Any]:
+        row = await RequestLogQuery(runtime.sessions).get(request_id)
+        if row is None:
+            raise NotFound(
+                f"No logged request with id '{request_id}'. Rows are written within a second "
+                "of the response; try again shortly.",
+                param="request_id",
+            )
+        return row_to_dict(row)

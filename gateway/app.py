@@ -1,0 +1,23 @@
+"""The app factory: Litestar with the core and one plugin per capability."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+
+from gateway.core import CorePlugin
+from gateway.settings import Settings, load_settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    return Litestar(
+        plugins=[CorePlugin(settings)],
+        openapi_config=OpenAPIConfig(title="Sluice", version="0.1.0", path="/schema"),
+        logging_config=None,  # ours is set by the CLI; Litestar's logs every request at INFO
+        debug=False,
+        # Set here, not in CorePlugin: Litestar 2 reads this argument, not the plugin's config.
+        request_max_body_size=settings.server.max_body_bytes,
+    )

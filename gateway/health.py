@@ -1,0 +1,50 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+from litestar import get
+from litestar.response.base import ASGIResponse
+from sqlalchemy import text
+
+from gateway.http import json_response
+from gateway.runtime import Runtime
+
+__all__ = ["healthz", "metrics", "readyz"]
+
+
+@get("/healthz", summary="The process is alive", tags=["ops"])
+async def healthz() -> ASGIResponse:
+    return json_response(200, b'{"status":"ok"}')
+
+
+@get("/readyz", summary="The database and the budget store answer", tags=["ops"])
+async def readyz(runtime: Runtime) -> ASGIResponse:
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(2):
+            async with runtime.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    if runtime.redis is not None:
+        try:
+            async with asyncio.timeout(2):
+                await runtime.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"unavailable: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    body = msgspec.json.encode({"status": "ok" if ready else "unavailable", "checks": checks})
+    return json_response(200 if ready else 503, body)
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["ops"])
+async def metrics(runtime: Runtime) -> ASGIResponse:
+    runtime.metrics.log_buffer_depth.set(len(runtime.log_buffer))
+    return ASGIResponse(
+        body=runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )

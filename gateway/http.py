@@ -1,0 +1,116 @@
+"""The boundary between Litestar and the gateway: error rendering and proxy results."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.response.base import ASGIResponse
+from litestar.response.streaming import ASGIStreamingResponse
+from litestar.types import Receive, Send
+
+from gateway.errors import SluiceError, error_body
+from gateway.proxy.service import ProxyResult
+
+__all__ = ["EXCEPTION_HANDLERS", "json_response", "to_asgi"]
+
+log = logging.getLogger("sluice.http")
+
+_HTTP_CODES = {
+    400: ("invalid_request", "invalid_request_error"),
+    401: ("invalid_api_key", "authentication_error"),
+    403: ("forbidden", "permission_error"),
+    404: ("not_found", "invalid_request_error"),
+    405: ("method_not_allowed", "invalid_request_error"),
+    409: ("conflict", "invalid_request_error"),
+    413: ("request_too_large", "invalid_request_error"),
+    415: ("unsupported_media_type", "invalid_request_error"),
+    429: ("rate_limited", "rate_limit_error"),
+}
+
+
+class _ClosingStream(ASGIStreamingResponse):
+    """A stream that always closes its iterator, even when the client goes away mid-way."""
+
+    async def send_body(self, send: Send, receive: Receive) -> None:
+        try:
+            await super().send_body(send, receive)
+        finally:
+            aclose = getattr(self.iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> ASGIResponse:
+    return ASGIResponse(
+        body=body, status_code=status, headers=headers, media_type="application/json"
+    )
+
+
+def to_asgi(result: ProxyResult) -> ASGIResponse:
+    if result.stream is None:
+        return json_response(result.status, result.body, result.headers)
+    stream: AsyncIterator[bytes] = result.stream
+    return _ClosingStream(
+        iterator=stream,
+        headers=result.headers,
+        media_type="text/event-stream",
+        status_code=result.status,
+    )
+
+
+def _error_response(
+    status: int, body: bytes, headers: dict[str, str] | None = None
+) -> Response[bytes]:
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+def _sluice_error(_: Request[Any, Any, Any], exc: SluiceError) -> Response[bytes]:
+    return _error_response(exc.status_code, exc.body(), exc.headers)
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    code, type_ = _HTTP_CODES.get(status, ("internal_error", "server_error"))
+    message = exc.detail
+    param = None
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+        first = exc.extra[0]
+        if isinstance(first, dict):
+            param = first.get("key")
+            detail = first.get("message", "")
+            message = f"Invalid value for '{param}': {detail}" if param else str(detail)
+    elif status == 413:
+        message = "The request body is larger than this gateway accepts (SLUICE_MAX_BODY_BYTES)."
+    elif status == 404:
+        message = "No such endpoint. See /schema for the endpoints this gateway serves."
+    headers = dict(exc.headers or {})
+    return _error_response(status, error_body(message, type_, code, param), headers)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.error(
+        "unhandled error on %s %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        exc_info=exc,
+    )
+    return _error_response(
+        500,
+        error_body(
+            "The gateway failed unexpectedly; the error has been logged.",
+            "server_error",
+            "internal_error",
+        ),
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    SluiceError: _sluice_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}

@@ -1,0 +1,541 @@
+"""The request path: authenticate, resolve, reserve, forward, relay, settle, log.
+
+`ProxyService` knows nothing of HTTP frameworks: it takes the raw headers and body and returns
+a `ProxyResult` (bytes, or a stream of bytes) that the route turns into a response. Errors are
+`SluiceError`s carrying the request id; the failing call is logged all the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import msgspec
+
+from gateway.errors import InvalidRequest, SluiceError, UpstreamError, error_body
+from gateway.errors import describe_validation_error as _describe
+from gateway.ids import new_id
+from gateway.keys.service import KeyService
+from gateway.metrics import GatewayMetrics
+from gateway.proxy.context import CallContext, RawHeaders, apply_body_field, parse_call_headers
+from gateway.proxy.sse import MalformedStream, StreamState, UsageFields, split_events
+from gateway.proxy.stages import (
+    BudgetStage,
+    PromptStage,
+    Reservation,
+    ResolvedPrompt,
+    ResponseObserver,
+    Settlement,
+    Usage,
+)
+from gateway.requestlog.buffer import RequestLogBuffer
+from gateway.requestlog.entry import LogEntry
+from gateway.tokens.counting import count_chat_prompt, count_text
+from gateway.upstream.provider import Provider, UpstreamStream
+from gateway.upstream.routing import ModelRouter, Route
+
+__all__ = ["ProxyResult", "ProxyService", "Stages"]
+
+log = logging.getLogger("sluice.proxy")
+_T = TypeVar("_T")
+
+# Body fields that would let a client pick the upstream or its credentials: never honoured,
+# never forwarded.
+FORBIDDEN_FIELDS = frozenset(
+    {"api_key", "api_base", "base_url", "azure_endpoint", "api_version", "organization",
+     "extra_headers", "headers", "upstream", "upstream_url", "proxy", "custom_llm_provider"}
+)  # fmt: skip
+
+
+class _ChatFields(msgspec.Struct):
+    model: str | None = None
+    messages: list[dict[str, Any]] = []
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    functions: list[dict[str, Any]] | None = None
+
+
+class _EmbeddingFields(msgspec.Struct):
+    model: str
+    input: str | list[Any]
+
+
+class _Completion(msgspec.Struct):
+    model: str | None = None
+    usage: UsageFields | None = None
+
+
+_decode_completion = msgspec.json.Decoder(_Completion).decode
+
+
+@dataclass(slots=True)
+class Stages:
+    prompts: PromptStage | None = None
+    budgets: BudgetStage | None = None
+    observers: list[ResponseObserver] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ProxyResult:
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+
+
+class ProxyService:
+    def __init__(
+        self,
+        *,
+        keys: KeyService,
+        router: ModelRouter,
+        provider: Provider,
+        log_buffer: RequestLogBuffer,
+        metrics: GatewayMetrics,
+        stages: Stages | None = None,
+    ) -> None:
+        self.keys = keys
+        self.router = router
+        self.provider = provider
+        self.log_buffer = log_buffer
+        self.metrics = metrics
+        self.stages = stages or Stages()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- entry points --------------------------------------------------------------------
+
+    async def chat(self, headers: RawHeaders, raw_body: bytes) -> ProxyResult:
+        call = parse_call_headers(headers)
+        entry: LogEntry | None = None
+        try:
+            call.key = await self.keys.authenticate(call.authorization)
+            body = _decode_object(raw_body)
+            fields = _convert(body, _ChatFields)
+            apply_body_field(call, body.pop("sluice", None))
+            logged_request = None if call.no_log_request else dict(body)
+            entry = self._entry(call, "chat.completions", logged_request)
+            if call.prompt.slug is not None:
+                resolved = await self._resolve_prompt(call)
+                _apply_prompt(body, resolved)
+                _record_prompt(entry, resolved)
+                fields = _convert(body, _ChatFields)
+            if not fields.model:
+                raise InvalidRequest("The 'model' field is required.", param="model")
+            if not fields.messages:
+                raise InvalidRequest(
+                    "The 'messages' field must be a non-empty list of messages.", param="messages"
+                )
+            entry.model_requested = fields.model
+            route = self.router.resolve(fields.model)
+            entry.upstream = route.upstream.name
+            _strip_forbidden(body)
+            body["model"] = route.model
+            if fields.stream:
+                client_wants_usage = bool(
+                    fields.stream_options and fields.stream_options.get("include_usage")
+                )
+                body["stream_options"] = {**(fields.stream_options or {}), "include_usage": True}
+            reservation = await self._reserve(call, route, body, "chat.completions")
+            payload = msgspec.json.encode(body)
+            if fields.stream:
+                return await self._open_stream(
+                    call, entry, route, payload, fields, reservation, client_wants_usage
+                )
+            return await self._forward(call, entry, route, payload, reservation, _chat_output)
+        except SluiceError as exc:
+            self._fail(call, entry, exc, "chat.completions")
+            raise
+
+    async def embeddings(self, headers: RawHeaders, raw_body: bytes) -> ProxyResult:
+        call = parse_call_headers(headers)
+        entry: LogEntry | None = None
+        try:
+            call.key = await self.keys.authenticate(call.authorization)
+            body = _decode_object(raw_body)
+            fields = _convert(body, _EmbeddingFields)
+            apply_body_field(call, body.pop("sluice", None))
+            entry = self._entry(call, "embeddings", None if call.no_log_request else dict(body))
+            entry.model_requested = fields.model
+            route = self.router.resolve(fields.model)
+            entry.upstream = route.upstream.name
+            _strip_forbidden(body)
+            body["model"] = route.model
+            reservation = await self._reserve(call, route, body, "embeddings")
+            return await self._forward(
+                call, entry, route, msgspec.json.encode(body), reservation, _embedding_summary
+            )
+        except SluiceError as exc:
+            self._fail(call, entry, exc, "embeddings")
+            raise
+
+    async def models(self, headers: RawHeaders) -> ProxyResult:
+        call = parse_call_headers(headers)
+        await self.keys.authenticate(call.authorization)
+        names = dict.fromkeys(self.router.exact_models())
+        for upstream in self.router.upstreams_with_globs():
+            try:
+                reply = await self.provider.get(upstream, "/models")
+                listed = msgspec.json.decode(reply.body) if reply.status == 200 else {}
+            except (SluiceError, msgspec.DecodeError):
+                log.warning("could not list the models of upstream %s", upstream.name)
+                continue
+            for item in listed.get("data", []) if isinstance(listed, dict) else []:
+                model = item.get("id") if isinstance(item, dict) else None
+                if isinstance(model, str) and self.router.routes_model(model):
+                    names.setdefault(model)
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "sluice"} for name in names
+        ]
+        body = msgspec.json.encode({"object": "list", "data": data})
+        return ProxyResult(200, {"x-sluice-request-id": call.request_id}, body)
+
+    # -- stages --------------------------------------------------------------------------
+
+    async def _resolve_prompt(self, call: CallContext) -> ResolvedPrompt:
+        if self.stages.prompts is None:
+            raise InvalidRequest(
+                "This gateway has no prompt registry enabled.", param="X-Sluice-Prompt"
+            )
+        return await self.stages.prompts.resolve(call)
+
+    async def _reserve(
+        self, call: CallContext, route: Route, body: dict[str, Any], endpoint: str
+    ) -> Reservation | None:
+        if self.stages.budgets is None:
+            return None
+        return await self.stages.budgets.reserve(call, route, body, endpoint)
+
+    async def _settle(
+        self, reservation: Reservation | None, route: Route, usage: Usage | None
+    ) -> Settlement | None:
+        if self.stages.budgets is None:
+            return None
+        return await self.stages.budgets.settle(reservation, route, usage)
+
+    # -- forwarding ----------------------------------------------------------------------
+
+    async def _forward(
+        self,
+        call: CallContext,
+        entry: LogEntry,
+        route: Route,
+        payload: bytes,
+        reservation: Reservation | None,
+        summarize: Callable[[Any], tuple[Any, str | None]],
+    ) -> ProxyResult:
+        path = "/chat/completions" if entry.endpoint == "chat.completions" else "/embeddings"
+        try:
+            reply = await self.provider.complete(route.upstream, path, payload)
+        except SluiceError:
+            await self._settle(reservation, route, None)
+            self.metrics.upstream_errors.labels(route.upstream.name, "transport").inc()
+            raise
+        usage = None
+        output_text = None
+        response_body: Any = None
+        if reply.status == 200:
+            try:
+                parsed = _decode_completion(reply.body)
+                response_body = msgspec.json.decode(reply.body)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                await self._settle(reservation, route, None)
+                self.metrics.upstream_errors.labels(route.upstream.name, "garbage").inc()
+                raise UpstreamError(
+                    f"The upstream '{route.upstream.name}' answered with a body that is not a "
+                    "valid response."
+                ) from None
+            entry.model_served = parsed.model
+            if parsed.usage is not None:
+                usage = parsed.usage.to_usage()
+            response_body, output_text = summarize(response_body)
+        else:
+            self.metrics.upstream_errors.labels(route.upstream.name, str(reply.status)).inc()
+            response_body, entry.error_code = _upstream_error(reply.body)
+        settlement = await self._settle(reservation, route, usage)
+        headers = {**reply.headers, "x-sluice-request-id": call.request_id}
+        _usage_into(entry, usage)
+        _settlement_into(entry, headers, settlement, with_cost=True)
+        _prompt_headers(entry, headers)
+        entry.status_code = reply.status
+        entry.response_body = None if call.no_log_response else response_body
+        self._finish(entry, call, output_text)
+        return ProxyResult(reply.status, headers, reply.body)
+
+    async def _open_stream(
+        self,
+        call: CallContext,
+        entry: LogEntry,
+        route: Route,
+        payload: bytes,
+        fields: _ChatFields,
+        reservation: Reservation | None,
+        client_wants_usage: bool,
+    ) -> ProxyResult:
+        entry.streamed = True
+        try:
+            upstream = await self.provider.stream(route.upstream, "/chat/completions", payload)
+        except SluiceError:
+            await self._settle(reservation, route, None)
+            self.metrics.upstream_errors.labels(route.upstream.name, "transport").inc()
+            raise
+        headers = {**upstream.headers, "x-sluice-request-id": call.request_id}
+        _prompt_headers(entry, headers)
+        if upstream.status != 200:
+            try:
+                error = await upstream.read()
+            finally:
+                upstream.close()
+            await self._settle(reservation, route, None)
+            self.metrics.upstream_errors.labels(route.upstream.name, str(upstream.status)).inc()
+            entry.status_code = upstream.status
+            entry.response_body, entry.error_code = _upstream_error(error)
+            self._finish(entry, call, None)
+            return ProxyResult(upstream.status, headers, error)
+        if reservation is not None and reservation.remaining_usd is not None:
+            headers["x-sluice-budget-remaining-usd"] = str(reservation.remaining_usd)
+        state = StreamState(client_wants_usage)
+        relay = self._relay(call, entry, route, upstream, state, fields, reservation, payload)
+        headers["cache-control"] = "no-cache"
+        return ProxyResult(200, headers, stream=relay)
+
+    async def _relay(
+        self,
+        call: CallContext,
+        entry: LogEntry,
+        route: Route,
+        upstream: UpstreamStream,
+        state: StreamState,
+        fields: _ChatFields,
+        reservation: Reservation | None,
+        payload: bytes,
+    ) -> AsyncIterator[bytes]:
+        outcome = "client_disconnected"
+        pending = b""
+        try:
+            try:
+                async for chunk in upstream.chunks():
+                    events, pending = split_events(pending + chunk)
+                    out = [forwarded for event in events if (forwarded := state.feed(event))]
+                    if out:
+                        yield b"".join(out)
+                if not state.done:
+                    raise MalformedStream("the upstream ended the stream without [DONE]")
+                outcome = "completed"
+            except (MalformedStream, SluiceError) as exc:
+                outcome = "upstream_error"
+                self.metrics.upstream_errors.labels(route.upstream.name, "stream").inc()
+                message = str(exc) if isinstance(exc, MalformedStream) else exc.message
+                error = error_body(
+                    f"Upstream stream failed: {message}", "api_error", "upstream_error"
+                )
+                yield b"data: " + error + b"\n\n"
+        finally:
+            upstream.close()
+            # The response may be cancelled under us (client gone): finish in a task of its own.
+            self._spawn(
+                self._finish_stream(call, entry, route, state, fields, reservation, outcome)
+            )
+
+    async def _finish_stream(
+        self,
+        call: CallContext,
+        entry: LogEntry,
+        route: Route,
+        state: StreamState,
+        fields: _ChatFields,
+        reservation: Reservation | None,
+        outcome: str,
+    ) -> None:
+        usage = state.usage
+        if usage is None:
+            # Never bill zero: count what was sent and what came back.
+            prompt = count_chat_prompt(route.model, fields.messages, fields.tools, fields.functions)
+            completion = count_text(route.model, state.text + state.tool_call_text())
+            usage = Usage(prompt, completion, estimated=True)
+        settlement = await self._settle(reservation, route, usage)
+        entry.model_served = state.model
+        entry.status_code = 200
+        entry.client_disconnected = outcome == "client_disconnected"
+        if outcome == "upstream_error":
+            entry.error_code = "upstream_error"
+        if state.first_event_at is not None:
+            entry.ttft_ms = (state.first_event_at - call.started) * 1000
+            self.metrics.ttft.labels("chat.completions").observe(entry.ttft_ms / 1000)
+        _usage_into(entry, usage)
+        _settlement_into(entry, None, settlement, with_cost=False)
+        entry.response_body = None if call.no_log_response else state.as_completion()
+        self._finish(entry, call, state.text)
+
+    # -- bookkeeping ---------------------------------------------------------------------
+
+    def _entry(self, call: CallContext, endpoint: str, request_body: Any) -> LogEntry:
+        return LogEntry(
+            # The row id must be ours: a caller may reuse its own request ids.
+            id=call.request_id if call.request_id_generated else new_id(),
+            request_id=call.request_id,
+            created_at=call.created_at,
+            endpoint=endpoint,
+            key_id=call.key_id,
+            user=call.user,
+            session=call.session,
+            tags=call.tags,
+            is_test_run=call.test_run,
+            request_body=request_body,
+        )
+
+    def _finish(self, entry: LogEntry, call: CallContext, output_text: str | None) -> None:
+        entry.latency_ms = (time.perf_counter() - call.started) * 1000
+        self.metrics.requests.labels(
+            entry.endpoint, str(entry.status_code), self.metrics.model_label(entry.model_requested)
+        ).inc()
+        self.metrics.latency.labels(entry.endpoint).observe(entry.latency_ms / 1000)
+        self.log_buffer.add(entry)
+        for observer in self.stages.observers:
+            try:
+                observer.observe(entry, call, output_text)
+            except Exception:
+                log.exception("response observer failed")
+
+    def _fail(
+        self, call: CallContext, entry: LogEntry | None, exc: SluiceError, endpoint: str
+    ) -> None:
+        exc.headers.setdefault("x-sluice-request-id", call.request_id)
+        if call.key is None:  # unauthenticated calls are counted, not logged
+            self.metrics.requests.labels(endpoint, str(exc.status_code), "none").inc()
+            return
+        if entry is None:
+            entry = self._entry(call, endpoint, None)
+        entry.status_code = exc.status_code
+        entry.error_code = exc.code
+        entry.response_body = msgspec.json.decode(exc.body())
+        self._finish(entry, call, None)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for streams that are still being settled and logged (shutdown)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _decode_object(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        raise InvalidRequest("The request body is empty: send a JSON object.")
+    try:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body
+
+
+def _convert(body: dict[str, Any], kind: type[_T]) -> _T:
+    try:
+        return msgspec.convert(body, kind)
+    except msgspec.ValidationError as exc:
+        message, param = _describe(exc)
+        raise InvalidRequest(f"Invalid request: {message}.", param=param) from None
+
+
+def _strip_forbidden(body: dict[str, Any]) -> None:
+    for name in FORBIDDEN_FIELDS.intersection(body):
+        del body[name]
+
+
+def _apply_prompt(body: dict[str, Any], resolved: ResolvedPrompt) -> None:
+    body["messages"] = resolved.messages + list(body.get("messages") or [])
+    if resolved.model:
+        body["model"] = resolved.model
+    body.update(resolved.params)
+
+
+def _record_prompt(entry: LogEntry, resolved: ResolvedPrompt) -> None:
+    entry.prompt_slug = resolved.slug
+    entry.prompt_version = resolved.version
+    entry.prompt_version_id = resolved.version_id
+    entry.ab_test_id = resolved.ab_test_id
+    entry.ab_variant = resolved.ab_variant
+    entry.variables = resolved.variables
+
+
+def _prompt_headers(entry: LogEntry, headers: dict[str, str]) -> None:
+    if entry.prompt_slug is not None:
+        headers["x-sluice-prompt-version"] = f"{entry.prompt_slug}@{entry.prompt_version}"
+        if entry.ab_variant is not None:
+            headers["x-sluice-ab-variant"] = entry.ab_variant
+
+
+def _usage_into(entry: LogEntry, usage: Usage | None) -> None:
+    if usage is None:
+        return
+    entry.prompt_tokens = usage.prompt_tokens
+    entry.completion_tokens = usage.completion_tokens
+    entry.total_tokens = usage.total_tokens
+    entry.cached_tokens = usage.cached_tokens
+    entry.usage_estimated = usage.estimated
+
+
+def _settlement_into(
+    entry: LogEntry,
+    headers: dict[str, str] | None,
+    settlement: Settlement | None,
+    *,
+    with_cost: bool,
+) -> None:
+    if settlement is None:
+        return
+    entry.cost_usd = settlement.cost_usd
+    if headers is not None:
+        if with_cost and settlement.cost_usd is not None:
+            headers["x-sluice-cost-usd"] = _usd(settlement.cost_usd)
+        if settlement.remaining_usd is not None:
+            headers["x-sluice-budget-remaining-usd"] = _usd(settlement.remaining_usd)
+
+
+def _usd(amount: Decimal) -> str:
+    return format(amount.normalize(), "f")
+
+
+def _upstream_error(body: bytes) -> tuple[Any, str]:
+    try:
+        parsed = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return {"raw": body[:2000].decode("utf-8", "replace")}, "upstream_error"
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    code = None
+    if isinstance(error, dict):
+        code = error.get("code") or error.get("type")
+    return parsed, str(code) if code else "upstream_error"
+
+
+def _chat_output(body: Any) -> tuple[Any, str | None]:
+    try:
+        return body, body["choices"][0]["message"].get("content") or ""
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return body, None
+
+
+def _embedding_summary(body: Any) -> tuple[Any, str | None]:
+    """Vectors are not logged (they are large and the caller has them): their shape is."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        return body, None
+    data = [
+        {"index": item.get("index"), "dimensions": len(item.get("embedding") or "")}
+        if isinstance(item, dict)
+        else None
+        for item in body["data"]
+    ]
+    return {**body, "data": data}, None

@@ -1,0 +1,170 @@
+"""Reading an OpenAI chat stream as it passes through: split events, keep what the log needs.
+
+The relay forwards every event unchanged, except the dedicated usage chunk (`choices: []`)
+that the gateway asked for on the client's behalf. Each event is decoded once with a msgspec
+Struct that names only the fields we act on.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+from gateway.proxy.stages import Usage
+
+__all__ = ["MalformedStream", "StreamState", "split_events"]
+
+
+class MalformedStream(Exception):
+    pass
+
+
+class _ToolCallDelta(msgspec.Struct):
+    index: int = 0
+    id: str | None = None
+    function: dict[str, Any] | None = None
+
+
+class _Delta(msgspec.Struct):
+    content: str | None = None
+    tool_calls: list[_ToolCallDelta] | None = None
+
+
+class _Choice(msgspec.Struct):
+    index: int = 0
+    delta: _Delta | None = None
+    finish_reason: str | None = None
+
+
+class _TokenDetails(msgspec.Struct):
+    cached_tokens: int | None = None
+
+
+class UsageFields(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_tokens_details: _TokenDetails | None = None
+
+    def to_usage(self) -> Usage:
+        details = self.prompt_tokens_details
+        cached = details.cached_tokens if details and details.cached_tokens else 0
+        return Usage(self.prompt_tokens, self.completion_tokens, cached)
+
+
+class _Chunk(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    choices: list[_Choice] = []
+    usage: UsageFields | None = None
+
+
+_decode_chunk = msgspec.json.Decoder(_Chunk).decode
+
+
+def split_events(pending: bytes) -> tuple[list[bytes], bytes]:
+    """Complete events (each ending in a blank line) and the unfinished rest."""
+    if b"\r" in pending:
+        pending = pending.replace(b"\r\n", b"\n")
+    events = []
+    start = 0
+    while (end := pending.find(b"\n\n", start)) != -1:
+        events.append(pending[start : end + 2])
+        start = end + 2
+    return events, pending[start:]
+
+
+class StreamState:
+    """What a chat stream said so far: content, tool calls, finish reason, usage."""
+
+    def __init__(self, client_wants_usage: bool) -> None:
+        self.client_wants_usage = client_wants_usage
+        self.parts: list[str] = []
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self.model: str | None = None
+        self.response_id: str | None = None
+        self.done = False
+        self.first_event_at: float | None = None
+
+    def feed(self, event: bytes) -> bytes | None:
+        """The bytes to forward for one event (None: drop it)."""
+        data = None
+        for line in event.split(b"\n"):
+            if line.startswith(b"data:"):
+                data = line[5:].strip()
+                break
+        if data is None:
+            return event  # comments and keep-alives pass through
+        if data == b"[DONE]":
+            self.done = True
+            return event
+        try:
+            chunk = _decode_chunk(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise MalformedStream(
+                f"the upstream sent an event that is not a chunk: {exc}"
+            ) from None
+        if self.first_event_at is None:
+            self.first_event_at = time.perf_counter()
+        self.model = self.model or chunk.model
+        self.response_id = self.response_id or chunk.id
+        for choice in chunk.choices:
+            delta = choice.delta
+            if delta is not None:
+                if delta.content:
+                    self.parts.append(delta.content)
+                if delta.tool_calls:
+                    self._merge_tool_calls(delta.tool_calls)
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+        if chunk.usage is not None:
+            self.usage = chunk.usage.to_usage()
+            if not chunk.choices and not self.client_wants_usage:
+                return None
+        return event
+
+    def _merge_tool_calls(self, deltas: list[_ToolCallDelta]) -> None:
+        for delta in deltas:
+            call = self.tool_calls.setdefault(
+                delta.index,
+                {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
+            )
+            if delta.id:
+                call["id"] = delta.id
+            if delta.function:
+                for key in ("name", "arguments"):
+                    piece = delta.function.get(key)
+                    if isinstance(piece, str):
+                        call["function"][key] += piece
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def tool_call_text(self) -> str:
+        return "".join(
+            call["function"]["name"] + call["function"]["arguments"]
+            for call in self.tool_calls.values()
+        )
+
+    def as_completion(self) -> dict[str, Any]:
+        """The stream folded into one chat.completion, for the request log."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
+        body: dict[str, Any] = {
+            "id": self.response_id,
+            "object": "chat.completion",
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+        }
+        if self.usage is not None:
+            body["usage"] = {
+                "prompt_tokens": self.usage.prompt_tokens,
+                "completion_tokens": self.usage.completion_tokens,
+                "total_tokens": self.usage.total_tokens,
+            }
+        return body

@@ -1,0 +1,253 @@
+"""Gateway settings: one frozen dataclass per concern, read once from the environment.
+
+Each field names its environment variable and its parser in the field metadata; `load_settings`
+walks the fields, so adding a setting is one line here and one row in the README. Every bad
+value is reported at once, one clear line each, before anything starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+__all__ = [
+    "AdminSettings",
+    "DatabaseSettings",
+    "LogSettings",
+    "RedisSettings",
+    "ServerSettings",
+    "Settings",
+    "SettingsError",
+    "UpstreamSettings",
+    "load_settings",
+]
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./sluice.db"
+
+
+class SettingsError(Exception):
+    """Raised with every invalid environment value, one message per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _env(name: str, parse: Callable[[str], Any], *, fallback: str | None = None) -> Any:
+    """Field metadata: the variable to read, its parser and an optional fallback variable."""
+    return {"env": name, "parse": parse, "fallback": fallback}
+
+
+def _str(value: str) -> str:
+    return value
+
+
+def _optional_str(value: str) -> str | None:
+    return value or None
+
+
+def _number(value: str, kind: type[int] | type[float], expected: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"must be {expected}") from None
+
+
+def _port(value: str) -> int:
+    port: int = _number(value, int, "a port number between 1 and 65535")
+    if not 0 < port < 65536:
+        raise ValueError("must be a port number between 1 and 65535")
+    return port
+
+
+def _positive_int(value: str) -> int:
+    number: int = _number(value, int, "a positive whole number")
+    if number <= 0:
+        raise ValueError("must be a positive whole number")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number: float = _number(value, float, "a positive number")
+    if not number > 0:
+        raise ValueError("must be a positive number")
+    return number
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+def _database_url(value: str) -> str:
+    """Accept the plain driver names people paste and pin the async drivers we ship."""
+    if value.startswith(("postgres://", "postgresql://")):
+        value = "postgresql+psycopg://" + value.split("://", 1)[1]
+    elif value.startswith("sqlite://"):
+        value = "sqlite+aiosqlite://" + value.split("://", 1)[1]
+    if not value.startswith(("postgresql+psycopg://", "sqlite+aiosqlite://")):
+        raise ValueError("must be a sqlite:/// or postgresql:// URL")
+    return value
+
+
+def _redis_url(value: str) -> str | None:
+    if not value:
+        return None
+    if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return value
+
+
+def _existing_file(value: str) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise ValueError(f"file {value!r} does not exist")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = field(default="127.0.0.1", metadata=_env("SLUICE_HOST", _str))
+    """Interface the gateway listens on."""
+    port: int = field(default=8080, metadata=_env("SLUICE_PORT", _port))
+    """TCP port the gateway listens on."""
+    max_body_bytes: int = field(
+        default=2 * 1024 * 1024, metadata=_env("SLUICE_MAX_BODY_BYTES", _positive_int)
+    )
+    """Largest request body accepted; larger bodies get 413 `request_too_large`."""
+    config_file: Path | None = field(default=None, metadata=_env("SLUICE_CONFIG", _existing_file))
+    """Optional TOML file with upstreams, model routing, pricing and limits."""
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str = field(
+        default=DEFAULT_SQLITE_URL, metadata=_env("SLUICE_DATABASE_URL", _database_url)
+    )
+    """SQLAlchemy URL of the request log and registry database."""
+    auto_migrate: bool | None = field(default=None, metadata=_env("SLUICE_AUTO_MIGRATE", _bool))
+    """Apply migrations on `sluice serve`; unset means yes on SQLite and no on Postgres."""
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @property
+    def migrate_on_start(self) -> bool:
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    url: str | None = field(default=None, metadata=_env("SLUICE_REDIS_URL", _redis_url))
+    """Redis for budgets, cache invalidation and the evaluation queue; unset runs in-process."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSettings:
+    token: str | None = field(default=None, metadata=_env("SLUICE_ADMIN_TOKEN", _optional_str))
+    """Bearer token of the admin API; unset refuses every admin call."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSettings:
+    base_url: str = field(
+        default="https://api.openai.com/v1", metadata=_env("SLUICE_UPSTREAM_BASE_URL", _http_url)
+    )
+    """Default OpenAI-compatible upstream, used for every model unless SLUICE_CONFIG routes it."""
+    api_key: str | None = field(
+        default=None,
+        metadata=_env("SLUICE_UPSTREAM_API_KEY", _optional_str, fallback="OPENAI_API_KEY"),
+    )
+    """Provider key sent upstream; never accepted from or shown to a client."""
+    connect_timeout: float = field(
+        default=5.0, metadata=_env("SLUICE_UPSTREAM_CONNECT_TIMEOUT", _positive_float)
+    )
+    """Seconds to open a connection to the upstream (then 502 `upstream_error`)."""
+    read_timeout: float = field(
+        default=120.0, metadata=_env("SLUICE_UPSTREAM_READ_TIMEOUT", _positive_float)
+    )
+    """Seconds the upstream may stay silent, between stream chunks too (then 504)."""
+    total_timeout: float = field(
+        default=600.0, metadata=_env("SLUICE_UPSTREAM_TOTAL_TIMEOUT", _positive_float)
+    )
+    """Seconds a whole upstream call may take, streams included (then 504)."""
+    max_connections: int = field(
+        default=512, metadata=_env("SLUICE_UPSTREAM_MAX_CONNECTIONS", _positive_int)
+    )
+    """Pooled keep-alive connections to all upstreams together."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    buffer_max_rows: int = field(
+        default=50_000, metadata=_env("SLUICE_LOG_BUFFER_MAX_ROWS", _positive_int)
+    )
+    """Rows held in memory while the database is slow or down; beyond it rows are dropped."""
+    batch_size: int = field(default=500, metadata=_env("SLUICE_LOG_BATCH_SIZE", _positive_int))
+    """Rows written per database round trip."""
+    flush_interval: float = field(
+        default=0.2, metadata=_env("SLUICE_LOG_FLUSH_INTERVAL", _positive_float)
+    )
+    """Seconds between flushes when the buffer is not full."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+
+_T = TypeVar("_T")
+
+
+def _load_section(cls: type[_T], env: Mapping[str, str], problems: list[str]) -> _T:
+    values: dict[str, Any] = {}
+    for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
+        meta = spec.metadata
+        name = meta["env"]
+        raw = env.get(name)
+        if raw is None and meta["fallback"]:
+            name, raw = meta["fallback"], env.get(meta["fallback"])
+        if raw is None:
+            continue
+        try:
+            values[spec.name] = meta["parse"](raw.strip())
+        except ValueError as exc:
+            problems.append(f"{name}={raw!r}: {exc}")
+    return cls(**values)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting from `env` (default: the process environment) or raise SettingsError."""
+    source = os.environ if env is None else env
+    problems: list[str] = []
+    sections: dict[str, Any] = {
+        section.name: _load_section(section.default_factory, source, problems)  # type: ignore[arg-type]
+        for section in dataclasses.fields(Settings)
+    }
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**sections)

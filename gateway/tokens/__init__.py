@@ -1,0 +1,1 @@
+"""Exact offline token counting: encodings in `encodings`, OpenAI billing rules in `counting`."""
