@@ -7,6 +7,8 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, make_page, page_limit
@@ -43,7 +45,9 @@ class KeyController(Controller):
     guards = [require_admin]
 
     @post("/", summary="Create a gateway key (the secret is shown once)")
-    async def create(self, data: CreateKey, runtime: Runtime) -> IssuedKeyView:
+    async def create(
+        self, data: JSONBody[CreateKey], runtime: NamedDependency[Runtime]
+    ) -> IssuedKeyView:
         issued = await runtime.keys.create(data.name)
         info = issued.info
         return IssuedKeyView(
@@ -52,19 +56,22 @@ class KeyController(Controller):
 
     @get("/", summary="List gateway keys (never their secrets)")
     async def list_keys(
-        self, runtime: Runtime, limit: int | None = None, cursor: str | None = None
+        self,
+        runtime: NamedDependency[Runtime],
+        limit: FromQuery[int | None] = None,
+        cursor: FromQuery[str | None] = None,
     ) -> Page[KeyView]:
         size = page_limit(limit)
         rows = await runtime.keys.list(limit=size + 1, after=decode_cursor(cursor))
         return make_page([_view(row) for row in rows], size)
 
     @get("/{key_id:str}", summary="One gateway key")
-    async def get_key(self, key_id: str, runtime: Runtime) -> KeyView:
+    async def get_key(self, key_id: FromPath[str], runtime: NamedDependency[Runtime]) -> KeyView:
         info = await runtime.keys.get(key_id)
         if info is None:
             raise NotFound(f"No key with id '{key_id}'.", param="key_id")
         return _view(info)
 
     @delete("/{key_id:str}", status_code=200, summary="Revoke a key (within one second)")
-    async def revoke(self, key_id: str, runtime: Runtime) -> KeyView:
+    async def revoke(self, key_id: FromPath[str], runtime: NamedDependency[Runtime]) -> KeyView:
         return _view(await runtime.keys.revoke(key_id))

@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 
 from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, make_page, page_limit
@@ -78,9 +80,9 @@ class ResponseController(Controller):
     async def list_responses(
         self,
         request: Request[Any, Any, Any],
-        runtime: Runtime,
-        limit: int | None = None,
-        cursor: str | None = None,
+        runtime: NamedDependency[Runtime],
+        limit: FromQuery[int | None] = None,
+        cursor: FromQuery[str | None] = None,
     ) -> Page[dict[str, Any]]:
         size = page_limit(limit)
         filters = parse_log_filter(dict(request.query_params))
@@ -90,7 +92,9 @@ class ResponseController(Controller):
         return make_page([row_to_dict(row) for row in rows], size)
 
     @get("/{request_id:str}", summary="One logged request and its response")
-    async def get_response(self, request_id: str, runtime: Runtime) -> dict[str, Any]:
+    async def get_response(
+        self, request_id: FromPath[str], runtime: NamedDependency[Runtime]
+    ) -> dict[str, Any]:
         row = await RequestLogQuery(runtime.sessions).get(request_id)
         if row is None:
             raise NotFound(

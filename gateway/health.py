@@ -6,6 +6,7 @@ import asyncio
 
 import msgspec
 from litestar import get
+from litestar.di import NamedDependency
 from litestar.response.base import ASGIResponse
 from sqlalchemy import text
 
@@ -21,7 +22,7 @@ async def healthz() -> ASGIResponse:
 
 
 @get("/readyz", summary="The database and the budget store answer", tags=["ops"])
-async def readyz(runtime: Runtime) -> ASGIResponse:
+async def readyz(runtime: NamedDependency[Runtime]) -> ASGIResponse:
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(2):
@@ -43,7 +44,7 @@ async def readyz(runtime: Runtime) -> ASGIResponse:
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["ops"])
-async def metrics(runtime: Runtime) -> ASGIResponse:
+async def metrics(runtime: NamedDependency[Runtime]) -> ASGIResponse:
     runtime.metrics.log_buffer_depth.set(len(runtime.log_buffer))
     return ASGIResponse(
         body=runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"

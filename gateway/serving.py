@@ -24,6 +24,7 @@ class ServerThread:
     """Serves `app` with uvicorn on 127.0.0.1 in a daemon thread until `stop()`."""
 
     def __init__(self, app: Litestar, port: int | None = None) -> None:
+        self.app = app
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(

@@ -532,10 +532,13 @@ def _embedding_summary(body: Any) -> tuple[Any, str | None]:
     """Vectors are not logged (they are large and the caller has them): their shape is."""
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         return body, None
-    data = [
-        {"index": item.get("index"), "dimensions": len(item.get("embedding") or "")}
-        if isinstance(item, dict)
-        else None
-        for item in body["data"]
-    ]
-    return {**body, "data": data}, None
+    return {**body, "data": [_vector_shape(item) for item in body["data"]]}, None
+
+
+def _vector_shape(item: Any) -> Any:
+    if not isinstance(item, dict):
+        return None
+    vector = item.get("embedding")
+    # base64 (what the openai SDK asks for by default) packs float32s: 4 bytes each
+    dimensions = len(vector) if isinstance(vector, list) else len(vector or "") * 3 // 4 // 4
+    return {"index": item.get("index"), "dimensions": dimensions}
