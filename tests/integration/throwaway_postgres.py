@@ -49,12 +49,13 @@ class ThrowawayPostgres:
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
         subprocess.run(
             _as_postgres(
                 [
                     str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-t", "30",
                     "-l", str(self.root / "log"),
-                    "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off",
+                    "-o", options,
                     "start",
                 ]
             ),
