@@ -43,6 +43,7 @@ __all__ = ["ProxyResult", "ProxyService", "Stages"]
 
 log = logging.getLogger("sluice.proxy")
 _T = TypeVar("_T")
+MODELS_TTL = 60.0  # seconds an upstream's model list is reused
 
 # Body fields that would let a client pick the upstream or its credentials: never honoured,
 # never forwarded.
@@ -107,6 +108,7 @@ class ProxyService:
         self.metrics = metrics
         self.stages = stages or Stages()
         self._background: set[asyncio.Task[Any]] = set()
+        self._models_cache: tuple[float, bytes] | None = None
 
     # -- entry points --------------------------------------------------------------------
 
@@ -118,6 +120,7 @@ class ProxyService:
             body = _decode_object(raw_body)
             fields = _convert(body, _ChatFields)
             apply_body_field(call, body.pop("sluice", None))
+            _strip_forbidden(body)
             logged_request = None if call.no_log_request else dict(body)
             entry = self._entry(call, "chat.completions", logged_request)
             if call.prompt.slug is not None:
@@ -134,7 +137,6 @@ class ProxyService:
             entry.model_requested = fields.model
             route = self.router.resolve(fields.model)
             entry.upstream = route.upstream.name
-            _strip_forbidden(body)
             body["model"] = route.model
             if fields.stream:
                 client_wants_usage = bool(
@@ -160,11 +162,11 @@ class ProxyService:
             body = _decode_object(raw_body)
             fields = _convert(body, _EmbeddingFields)
             apply_body_field(call, body.pop("sluice", None))
+            _strip_forbidden(body)
             entry = self._entry(call, "embeddings", None if call.no_log_request else dict(body))
             entry.model_requested = fields.model
             route = self.router.resolve(fields.model)
             entry.upstream = route.upstream.name
-            _strip_forbidden(body)
             body["model"] = route.model
             reservation = await self._reserve(call, route, body, "embeddings")
             return await self._forward(
@@ -177,6 +179,12 @@ class ProxyService:
     async def models(self, headers: RawHeaders) -> ProxyResult:
         call = parse_call_headers(headers)
         await self.keys.authenticate(call.authorization)
+        now = time.monotonic()
+        if self._models_cache is None or now - self._models_cache[0] > MODELS_TTL:
+            self._models_cache = (now, await self._list_models())
+        return ProxyResult(200, {"x-sluice-request-id": call.request_id}, self._models_cache[1])
+
+    async def _list_models(self) -> bytes:
         names = dict.fromkeys(self.router.exact_models())
         for upstream in self.router.upstreams_with_globs():
             try:
@@ -192,8 +200,7 @@ class ProxyService:
         data = [
             {"id": name, "object": "model", "created": 0, "owned_by": "sluice"} for name in names
         ]
-        body = msgspec.json.encode({"object": "list", "data": data})
-        return ProxyResult(200, {"x-sluice-request-id": call.request_id}, body)
+        return msgspec.json.encode({"object": "list", "data": data})
 
     # -- stages --------------------------------------------------------------------------
 

@@ -122,6 +122,8 @@ def test_body_fields_and_headers_cannot_redirect_the_upstream(
     assert received.body["user"] == "u1"  # unknown-but-legitimate OpenAI fields pass through
     assert "x-upstream-url" not in received.headers
     assert "openai-organization" not in received.headers
+    [row] = sqlite_gateway.wait_for_rows(1)
+    assert "sk-attacker" not in str(row["request_body"])  # not even logged
 
 
 def test_no_log_header_keeps_bodies_out(sqlite_gateway: RunningGateway) -> None:
