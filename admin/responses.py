@@ -102,4 +102,11 @@ class ResponseController(Controller):
                 "of the response; try again shortly.",
                 param="request_id",
             )
-        return row_to_dict(row)
+        result = row_to_dict(row)
+        rebuilder = runtime.services.get("prompt_requests")
+        if rebuilder is not None and row.prompt_version_id is not None:
+            # The log keeps the version id and variables; show the request as it was sent.
+            result["rendered_request"] = await rebuilder.rebuild(
+                row.prompt_version_id, row.variables, row.request_body
+            )
+        return result

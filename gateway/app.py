@@ -6,6 +6,7 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
 from gateway.core import CorePlugin
+from gateway.prompts.plugin import PromptsPlugin
 from gateway.settings import Settings, load_settings
 
 __all__ = ["create_app"]
@@ -14,7 +15,7 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     return Litestar(
-        plugins=[CorePlugin(settings)],
+        plugins=[CorePlugin(settings), PromptsPlugin()],
         openapi_config=OpenAPIConfig(title="Sluice", version="0.1.0", path="/schema"),
         logging_config=None,  # ours is set by the CLI; Litestar's logs every request at INFO
         debug=False,

@@ -23,6 +23,7 @@ __all__ = [
     "latest_number",
     "lock_prompt",
     "prompt_record",
+    "upsert_label",
     "version_by_number",
     "version_record",
 ]
@@ -147,3 +148,22 @@ def ab_test_record(row: AbTest, slug: str) -> AbTestRecord:
         started_at=row.started_at,
         stopped_at=row.stopped_at,
     )
+
+
+async def upsert_label(
+    session: AsyncSession, prompt_id: str, name: str, version_id: str, now: datetime
+) -> bool:
+    """Point `name` at `version_id`; False when it already did (nothing written)."""
+    row = await session.get(PromptLabel, (prompt_id, name))
+    if row is None:
+        session.add(
+            PromptLabel(prompt_id=prompt_id, name=name, version_id=version_id, updated_at=now)
+        )
+        await session.flush()
+        return True
+    if row.version_id == version_id:
+        return False
+    row.version_id = version_id
+    row.updated_at = now
+    await session.flush()
+    return True

@@ -133,6 +133,8 @@ def parse_call_headers(headers: RawHeaders) -> CallContext:
                 )
             call.tags[tag] = _text(name, raw_value)
             continue
+        if suffix == "prompt-variables" and len(raw_value) > MAX_VARIABLES_HEADER:
+            _variables(name, raw_value)  # raises the error that points to the body field
         value = _text(name, raw_value, MAX_VARIABLES_HEADER + 1)
         call.from_headers.add(suffix)
         if suffix == "prompt":
