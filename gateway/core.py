@@ -32,7 +32,8 @@ from gateway.requestlog.buffer import RequestLogBuffer, RequestLogWriter
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.tokens.encodings import get_encoding
-from gateway.upstream.provider import OpenAICompatibleProvider, create_http_session
+from gateway.upstream.lean import LeanProvider
+from gateway.upstream.provider import OpenAICompatibleProvider, Provider, create_http_session
 from gateway.upstream.routing import ModelRouter, load_config_file
 
 __all__ = ["CorePlugin", "build_runtime"]
@@ -71,7 +72,8 @@ async def build_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         on_dropped=metrics_.log_rows_dropped.inc,
         on_flushed=metrics_.log_rows_written.inc,
     )
-    provider = OpenAICompatibleProvider(http)
+    lean = LeanProvider(settings.upstream) if settings.upstream.client == "lean" else None
+    provider: Provider = lean or OpenAICompatibleProvider(http)
     proxy = ProxyService(
         keys=keys, router=router, provider=provider, log_buffer=log_buffer, metrics=metrics_
     )
@@ -101,6 +103,8 @@ async def build_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         await log_buffer.close()
         await changes.close()
         await http.close()
+        if lean is not None:
+            await lean.close()
         if redis is not None:
             await redis.aclose()
         await engine.dispose()
