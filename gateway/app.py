@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
+from gateway.budgets.plugin import BudgetsPlugin
 from gateway.core import CorePlugin
 from gateway.prompts.plugin import PromptsPlugin
 from gateway.settings import Settings, load_settings
@@ -15,7 +16,7 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     return Litestar(
-        plugins=[CorePlugin(settings), PromptsPlugin()],
+        plugins=[CorePlugin(settings), PromptsPlugin(), BudgetsPlugin()],
         openapi_config=OpenAPIConfig(title="Sluice", version="0.1.0", path="/schema"),
         logging_config=None,  # ours is set by the CLI; Litestar's logs every request at INFO
         debug=False,

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "AdminSettings",
+    "BudgetSettings",
     "DatabaseSettings",
     "LogSettings",
     "RedisSettings",
@@ -86,6 +87,13 @@ def _bool(value: str) -> bool:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise ValueError("must be true or false")
+
+
+def _unpriced_policy(value: str) -> str:
+    lowered = value.strip().lower()
+    if lowered not in {"refuse", "fallback"}:
+        raise ValueError("must be 'refuse' or 'fallback'")
+    return lowered
 
 
 def _upstream_client(value: str) -> str:
@@ -221,6 +229,29 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetSettings:
+    fail_open: bool = field(default=False, metadata=_env("SLUICE_BUDGET_FAIL_OPEN", _bool))
+    """With the budget store down, serve requests unbudgeted (counted and logged) instead of 503."""
+    default_max_tokens: int = field(
+        default=4096, metadata=_env("SLUICE_DEFAULT_MAX_TOKENS", _positive_int)
+    )
+    """Output cap set on budgeted requests that name none, so the reserved worst case holds."""
+    unpriced_models: str = field(
+        default="refuse", metadata=_env("SLUICE_UNPRICED_MODELS", _unpriced_policy)
+    )
+    """A budgeted request to a model with no price: `refuse` (400) or `fallback` (the "*" price)."""
+    reservation_ttl: float = field(
+        default=900.0, metadata=_env("SLUICE_BUDGET_RESERVATION_TTL", _positive_float)
+    )
+    """Seconds before a reservation left by a crashed gateway is released; keep it above
+    SLUICE_UPSTREAM_TOTAL_TIMEOUT."""
+    store_timeout: float = field(
+        default=2.0, metadata=_env("SLUICE_BUDGET_STORE_TIMEOUT", _positive_float)
+    )
+    """Seconds a budget-store (Redis) call may take before the store counts as down."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -228,6 +259,7 @@ class Settings:
     admin: AdminSettings = field(default_factory=AdminSettings)
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    budgets: BudgetSettings = field(default_factory=BudgetSettings)
 
 
 _T = TypeVar("_T")

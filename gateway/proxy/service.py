@@ -35,7 +35,7 @@ from gateway.proxy.stages import (
 )
 from gateway.requestlog.buffer import RequestLogBuffer
 from gateway.requestlog.entry import LogEntry
-from gateway.tokens.counting import count_chat_prompt, count_text
+from gateway.tokens.counting import count_chat_prompt, count_embedding_input, count_text
 from gateway.upstream.provider import Provider, UpstreamStream
 from gateway.upstream.routing import ModelRouter, Route
 
@@ -260,6 +260,8 @@ class ProxyService:
             entry.model_served = parsed.model
             if parsed.usage is not None:
                 usage = parsed.usage.to_usage()
+            else:  # never bill zero: count what was sent and what came back
+                usage = _estimated_usage(entry.endpoint, route.model, payload, response_body)
             response_body, output_text = summarize(response_body)
         else:
             self.metrics.upstream_errors.labels(route.upstream.name, str(reply.status)).inc()
@@ -305,7 +307,7 @@ class ProxyService:
             self._finish(entry, call, None)
             return ProxyResult(upstream.status, headers, error)
         if reservation is not None and reservation.remaining_usd is not None:
-            headers["x-sluice-budget-remaining-usd"] = str(reservation.remaining_usd)
+            headers["x-sluice-budget-remaining-usd"] = _usd(reservation.remaining_usd)
         state = StreamState(client_wants_usage)
         relay = self._relay(call, entry, route, upstream, state, fields, reservation, payload)
         headers["cache-control"] = "no-cache"
@@ -514,6 +516,27 @@ def _settlement_into(
 
 def _usd(amount: Decimal) -> str:
     return format(amount.normalize(), "f")
+
+
+def _estimated_usage(endpoint: str, model: str, payload: bytes, response: Any) -> Usage | None:
+    """Usage counted with tiktoken, for a 200 answer that carries none."""
+    try:
+        sent = msgspec.json.decode(payload)
+        if endpoint != "chat.completions":
+            return Usage(count_embedding_input(model, sent["input"]), 0, estimated=True)
+        prompt = count_chat_prompt(
+            model, sent["messages"], sent.get("tools"), sent.get("functions")
+        )
+        parts = []
+        for choice in response.get("choices") or ():
+            message = choice.get("message") or {}
+            parts.append(message.get("content") or "")
+            for call in message.get("tool_calls") or ():
+                function = call.get("function") or {}
+                parts += [function.get("name") or "", function.get("arguments") or ""]
+        return Usage(prompt, count_text(model, "".join(parts)), estimated=True)
+    except (AttributeError, KeyError, TypeError, ValueError, msgspec.DecodeError):
+        return None
 
 
 def _upstream_error(body: bytes) -> tuple[Any, str]:

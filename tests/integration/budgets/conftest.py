@@ -1,0 +1,50 @@
+"""Fixtures of the budget integration tests: each ledger kind, and a service on each database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from gateway.budgets.ledger import BudgetLedger
+from gateway.budgets.local_ledger import LocalLedger
+from gateway.budgets.redis_ledger import RedisLedger
+from gateway.budgets.resp import RespConnection
+from tests.integration.budgets.harness import BudgetHarness, build_harness
+
+
+@pytest.fixture(params=["local", "redis"])
+def ledger_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+async def ledger_factory(
+    ledger_kind: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[[], Any]]:
+    """Makes the ledger under test: in-process, or on the machine's Redis (emptied each time)."""
+    made: list[BudgetLedger] = []
+
+    async def make() -> BudgetLedger:
+        ledger: BudgetLedger = LocalLedger()
+        if ledger_kind == "redis":
+            connection = RespConnection(request.getfixturevalue("redis_url"))
+            await connection.call("FLUSHDB")
+            ledger = RedisLedger(connection)
+        made.append(ledger)
+        return ledger
+
+    yield make
+    for ledger in made:
+        await ledger.close()
+
+
+@pytest.fixture
+async def harness(
+    database_url: str, ledger_factory: Callable[[], Any]
+) -> AsyncIterator[BudgetHarness]:
+    """A budget service on SQLite and Postgres, each with the Redis and the in-process ledger."""
+    async with build_harness(database_url, ledger_factory) as built:
+        yield built
