@@ -14,8 +14,10 @@ from gateway.app import create_app
 from gateway.db.engine import create_engine
 from gateway.db.migrate import migration_state, prepare_database, upgrade
 from gateway.demo import run_demo
+from gateway.evaluations.worker_cli import add_worker_command
 from gateway.prompts.sync import add_prompt_commands
 from gateway.settings import Settings, SettingsError, load_settings
+from gateway.testing.cli import add_test_commands
 from gateway.upstream.fake import run_fake_upstream
 from gateway.upstream.routing import ConfigFileError
 
@@ -104,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     add_prompt_commands(commands)
+    add_worker_command(commands)
+    add_test_commands(commands)
 
     fake = commands.add_parser("fake-upstream", help="run the deterministic fake provider")
     fake.add_argument("--host", default="127.0.0.1")

@@ -19,11 +19,13 @@ __all__ = [
     "AdminSettings",
     "BudgetSettings",
     "DatabaseSettings",
+    "EvaluationSettings",
     "LogSettings",
     "RedisSettings",
     "ServerSettings",
     "Settings",
     "SettingsError",
+    "TestRunSettings",
     "UpstreamSettings",
     "load_settings",
 ]
@@ -252,6 +254,64 @@ class BudgetSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EvaluationSettings:
+    concurrency: int = field(default=64, metadata=_env("SLUICE_EVAL_CONCURRENCY", _positive_int))
+    """Evaluation jobs one worker (or the embedded gateway) runs at the same time."""
+    max_failures: int = field(default=5, metadata=_env("SLUICE_EVAL_MAX_FAILURES", _positive_int))
+    """Times a job may fail (or its worker die) before it goes to the dead-letter stream."""
+    claim_after: float = field(
+        default=30.0, metadata=_env("SLUICE_EVAL_CLAIM_AFTER", _positive_float)
+    )
+    """Seconds a job may sit with a silent worker before another worker claims it."""
+    timeout: float = field(default=60.0, metadata=_env("SLUICE_EVAL_TIMEOUT", _positive_float))
+    """Seconds one evaluator may take on one response (then an error result)."""
+    attempts: int = field(default=3, metadata=_env("SLUICE_EVAL_ATTEMPTS", _positive_int))
+    """Tries per evaluator for a retryable failure, e.g. a judge reply that is not a score."""
+    sweep_interval: float = field(
+        default=60.0, metadata=_env("SLUICE_EVAL_SWEEP_INTERVAL", _positive_float)
+    )
+    """Seconds between sweeps for production responses that were never evaluated."""
+    sweep_grace: float = field(
+        default=300.0, metadata=_env("SLUICE_EVAL_SWEEP_GRACE", _positive_float)
+    )
+    """Age in seconds before a response's missing evaluation counts as lost, not pending."""
+    sweep_lookback: float = field(
+        default=86400.0, metadata=_env("SLUICE_EVAL_SWEEP_LOOKBACK", _positive_float)
+    )
+    """How far back, in seconds, the sweep looks for unevaluated responses."""
+
+
+@dataclass(frozen=True, slots=True)
+class TestRunSettings:
+    __test__ = False  # a settings section, not a pytest class
+
+    attempts: int = field(default=3, metadata=_env("SLUICE_TEST_RUN_ATTEMPTS", _positive_int))
+    """Tries per test case when the upstream fails (5xx, 429, timeout), with backoff between."""
+    backoff: float = field(default=0.5, metadata=_env("SLUICE_TEST_RUN_BACKOFF", _positive_float))
+    """Seconds before the first retry of a case; doubled for each further one."""
+    heartbeat: float = field(
+        default=1.0, metadata=_env("SLUICE_TEST_RUN_HEARTBEAT", _positive_float)
+    )
+    """Seconds between a running run's heartbeats (and between looks for orphaned runs)."""
+    stale_after: float = field(
+        default=15.0, metadata=_env("SLUICE_TEST_RUN_STALE_AFTER", _positive_float)
+    )
+    """Heartbeat age in seconds after which a running run's process counts as gone."""
+    max_starts: int = field(default=3, metadata=_env("SLUICE_TEST_RUN_MAX_STARTS", _positive_int))
+    """Times a run may be taken up (first start plus resumes) before it is failed instead."""
+    scheduler: bool | None = field(default=None, metadata=_env("SLUICE_SCHEDULER", _bool))
+    """Run test schedules in this process; unset: only `sluice worker` and the embedded mode."""
+    scheduler_interval: float = field(
+        default=10.0, metadata=_env("SLUICE_SCHEDULER_INTERVAL", _positive_float)
+    )
+    """Seconds between the scheduler's looks for due schedules."""
+    max_score_drop: float = field(
+        default=0.1, metadata=_env("SLUICE_ALERT_MAX_SCORE_DROP", _positive_float)
+    )
+    """Default share by which a scheduled run's mean score may fall before an alert."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -260,6 +320,8 @@ class Settings:
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     log: LogSettings = field(default_factory=LogSettings)
     budgets: BudgetSettings = field(default_factory=BudgetSettings)
+    evaluations: EvaluationSettings = field(default_factory=EvaluationSettings)
+    test_runs: TestRunSettings = field(default_factory=TestRunSettings)
 
 
 _T = TypeVar("_T")

@@ -20,7 +20,7 @@ import msgspec
 from gateway.errors import InvalidRequest, SluiceError, UpstreamError, error_body
 from gateway.errors import describe_validation_error as _describe
 from gateway.ids import new_id
-from gateway.keys.service import KeyService
+from gateway.keys.service import KeyInfo, KeyService
 from gateway.metrics import GatewayMetrics
 from gateway.proxy.context import CallContext, RawHeaders, apply_body_field, parse_call_headers
 from gateway.proxy.sse import MalformedStream, StreamState, UsageFields, split_events
@@ -112,11 +112,20 @@ class ProxyService:
 
     # -- entry points --------------------------------------------------------------------
 
-    async def chat(self, headers: RawHeaders, raw_body: bytes) -> ProxyResult:
+    async def chat(
+        self,
+        headers: RawHeaders,
+        raw_body: bytes,
+        *,
+        trusted_key: KeyInfo | None = None,
+        model_override: str | None = None,
+    ) -> ProxyResult:
+        """`trusted_key` and `model_override` are for in-process callers (test runs) only: the
+        key stands in for the Authorization header, the model wins over the version's."""
         call = parse_call_headers(headers)
         entry: LogEntry | None = None
         try:
-            call.key = await self.keys.authenticate(call.authorization)
+            call.key = trusted_key or await self.keys.authenticate(call.authorization)
             body = _decode_object(raw_body)
             fields = _convert(body, _ChatFields)
             apply_body_field(call, body.pop("sluice", None))
@@ -127,6 +136,8 @@ class ProxyService:
                 resolved = await self._resolve_prompt(call)
                 _apply_prompt(body, resolved)
                 _record_prompt(entry, resolved)
+                if model_override is not None:
+                    body["model"] = model_override
                 fields = _convert(body, _ChatFields)
             if not fields.model:
                 raise InvalidRequest("The 'model' field is required.", param="model")

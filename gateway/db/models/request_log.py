@@ -55,4 +55,25 @@ class RequestLog(Base):
         Index("ix_request_logs_prompt_created", "prompt_slug", "prompt_version", "created_at"),
         Index("ix_request_logs_user_created", "user", "created_at"),
         Index("ix_request_logs_session", "session"),
+        # Analytics (gateway/analytics): index-only scans on Postgres for a window's figures.
+        Index(
+            "ix_request_logs_created_model",
+            "created_at",
+            "model_requested",
+            postgresql_include=["status_code", "latency_ms", "cost_usd", "id"],
+        ),
+        Index(
+            "ix_request_logs_prompt_window",
+            "prompt_slug",
+            "created_at",
+            postgresql_include=[
+                "prompt_version",
+                "is_test_run",
+                "status_code",
+                "prompt_tokens",
+                "completion_tokens",
+                "cost_usd",
+                "latency_ms",
+            ],
+        ),
     )

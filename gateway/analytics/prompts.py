@@ -1,0 +1,223 @@
+"""Prompt analytics: per version and per day, production and test traffic apart.
+
+Figures per group: requests, errors and error rate, tokens, cost, latency p50/p95, and per
+evaluator the mean score and pass rate. Log figures come from `request_logs` through its
+(prompt_slug, prompt_version, created_at) index, scores from `evaluations` through its own.
+
+Percentiles: Postgres computes them in SQL (`percentile_cont`); SQLite has no percentile
+function, so there they are computed in Python from the window's latencies, read in one
+bounded query (the embedded mode is for modest traffic). Both interpolate linearly, so the two
+dialects agree.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import Float, case, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from gateway.analytics.window import Window, day_bucket
+from gateway.db.models import Evaluation, Prompt, RequestLog
+from gateway.errors import PromptNotFound
+
+__all__ = ["EvaluatorFigures", "PromptAnalytics", "PromptReport", "TrafficFigures", "percentile"]
+
+MAX_SQLITE_LATENCIES = 500_000
+
+
+class EvaluatorFigures(msgspec.Struct, frozen=True, kw_only=True):
+    evaluations: int
+    mean_score: float | None
+    pass_rate: float | None
+
+
+class TrafficFigures(msgspec.Struct, kw_only=True):
+    version: int | None
+    traffic: str
+    """production or test."""
+    day: str | None = None
+    requests: int = 0
+    errors: int = 0
+    error_rate: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    evaluators: dict[str, EvaluatorFigures] = {}
+
+
+class PromptReport(msgspec.Struct, frozen=True, kw_only=True):
+    prompt: str
+    since: str
+    until: str
+    versions: list[TrafficFigures]
+    days: list[TrafficFigures]
+
+
+def percentile(values: Sequence[float], share: float) -> float | None:
+    """Linear interpolation between closest ranks, as Postgres' percentile_cont."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = share * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _traffic(is_test: Any) -> str:
+    return "test" if is_test else "production"
+
+
+class PromptAnalytics:
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._dialect = engine.dialect.name
+        self._sessions = sessions
+
+    async def report(self, slug: str, window: Window) -> PromptReport:
+        async with self._sessions() as session:
+            known = await session.scalar(select(Prompt.id).where(Prompt.slug == slug))
+            if not known:
+                raise PromptNotFound(f"No prompt with slug '{slug}'.", param="slug")
+            versions = await self._log_figures(session, slug, window, by_day=False)
+            days = await self._log_figures(session, slug, window, by_day=True)
+            await self._scores(session, slug, window, versions, days)
+        return PromptReport(
+            prompt=slug,
+            since=window.since.isoformat(),
+            until=window.until.isoformat(),
+            versions=sorted(versions.values(), key=lambda f: (f.version or 0, f.traffic)),
+            days=sorted(days.values(), key=lambda f: (f.day or "", f.version or 0, f.traffic)),
+        )
+
+    def _in_window(self, slug: str, window: Window) -> list[Any]:
+        return [
+            RequestLog.prompt_slug == slug,
+            RequestLog.created_at >= window.since,
+            RequestLog.created_at < window.until,
+        ]
+
+    async def _log_figures(
+        self, session: AsyncSession, slug: str, window: Window, *, by_day: bool
+    ) -> dict[tuple[Any, ...], TrafficFigures]:
+        keys: list[Any] = [RequestLog.prompt_version, RequestLog.is_test_run]
+        if by_day:
+            keys.append(day_bucket(RequestLog.created_at, self._dialect).label("day"))
+        measures: list[Any] = [
+            func.count(),
+            func.count(case((RequestLog.status_code >= 400, 1))),
+            func.coalesce(func.sum(RequestLog.prompt_tokens), 0),
+            func.coalesce(func.sum(RequestLog.completion_tokens), 0),
+            func.coalesce(func.sum(RequestLog.cost_usd), 0),
+        ]
+        postgres = self._dialect == "postgresql"
+        if postgres:
+            measures += [
+                func.percentile_cont(0.5).within_group(RequestLog.latency_ms),
+                func.percentile_cont(0.95).within_group(RequestLog.latency_ms),
+            ]
+        query = select(*keys, *measures).where(*self._in_window(slug, window)).group_by(*keys)
+        found: dict[tuple[Any, ...], TrafficFigures] = {}
+        for row in await session.execute(query):
+            key = tuple(row[: len(keys)])
+            requests, errors, prompt_tokens, completion_tokens, cost = row[
+                len(keys) : len(keys) + 5
+            ]
+            figures = TrafficFigures(
+                version=key[0],
+                traffic=_traffic(key[1]),
+                day=key[2] if by_day else None,
+                requests=requests,
+                errors=errors,
+                error_rate=errors / requests if requests else None,
+                prompt_tokens=int(prompt_tokens),
+                completion_tokens=int(completion_tokens),
+                cost_usd=float(cost),
+            )
+            if postgres:
+                figures.latency_p50_ms, figures.latency_p95_ms = row[-2], row[-1]
+            found[(key[0], _traffic(key[1]), *key[2:])] = figures
+        if not postgres:
+            await self._python_percentiles(session, slug, window, found, by_day=by_day)
+        return found
+
+    async def _python_percentiles(
+        self,
+        session: AsyncSession,
+        slug: str,
+        window: Window,
+        found: dict[tuple[Any, ...], TrafficFigures],
+        *,
+        by_day: bool,
+    ) -> None:
+        day = day_bucket(RequestLog.created_at, self._dialect)
+        query = (
+            select(RequestLog.prompt_version, RequestLog.is_test_run, day, RequestLog.latency_ms)
+            .where(*self._in_window(slug, window))
+            .limit(MAX_SQLITE_LATENCIES)
+        )
+        samples: dict[tuple[Any, ...], list[float]] = defaultdict(list)
+        for version, is_test, bucket, latency in await session.execute(query):
+            key = (version, _traffic(is_test), bucket) if by_day else (version, _traffic(is_test))
+            samples[key].append(latency)
+        for key, figures in found.items():
+            values = samples.get(key, [])
+            figures.latency_p50_ms = percentile(values, 0.5)
+            figures.latency_p95_ms = percentile(values, 0.95)
+
+    async def _scores(
+        self,
+        session: AsyncSession,
+        slug: str,
+        window: Window,
+        versions: dict[tuple[Any, ...], TrafficFigures],
+        days: dict[tuple[Any, ...], TrafficFigures],
+    ) -> None:
+        day = day_bucket(Evaluation.created_at, self._dialect).label("day")
+        query = (
+            select(
+                Evaluation.prompt_version,
+                Evaluation.context,
+                day,
+                Evaluation.evaluator_key,
+                func.count(Evaluation.score),
+                func.avg(Evaluation.score),
+                func.avg(cast(case((Evaluation.passed.is_(True), 1.0), else_=0.0), Float)),
+            )
+            .where(
+                Evaluation.prompt_slug == slug,
+                Evaluation.created_at >= window.since,
+                Evaluation.created_at < window.until,
+                Evaluation.context != "manual",
+                Evaluation.skipped.is_(False),
+                Evaluation.error.is_(None),
+            )
+            .group_by(Evaluation.prompt_version, Evaluation.context, day, Evaluation.evaluator_key)
+        )
+        per_version: dict[tuple[Any, ...], dict[str, list[tuple[int, float, float]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for version, context, bucket, key, count, mean, passed in await session.execute(query):
+            traffic = "test" if context == "test_run" else "production"
+            figures = days.get((version, traffic, bucket))
+            if figures is not None:
+                figures.evaluators[key] = EvaluatorFigures(
+                    evaluations=count, mean_score=mean, pass_rate=passed
+                )
+            per_version[(version, traffic)][key].append((count, mean or 0.0, passed or 0.0))
+        for group, by_key in per_version.items():
+            figures = versions.get(group)
+            if figures is None:
+                continue
+            for key, parts in by_key.items():
+                total = sum(count for count, _, _ in parts)
+                figures.evaluators[key] = EvaluatorFigures(
+                    evaluations=total,
+                    mean_score=sum(c * m for c, m, _ in parts) / total if total else None,
+                    pass_rate=sum(c * p for c, _, p in parts) / total if total else None,
+                )

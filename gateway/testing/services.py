@@ -1,0 +1,102 @@
+"""Building the testing services of one process from its runtime, and taking them down.
+
+Every process runs the engine and the supervisor (a run continues wherever a live process
+is); the scheduler runs in `sluice worker`, in the embedded mode (no Redis) in the gateway
+itself, or wherever SLUICE_SCHEDULER=true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from gateway.budgets.service import BudgetService
+from gateway.evaluations.services import EvaluationServices
+from gateway.runtime import Runtime
+from gateway.settings import TestRunSettings
+from gateway.testing.alerts import AlertStore
+from gateway.testing.cases import TestCaseService
+from gateway.testing.degradation import DegradationCheck
+from gateway.testing.engine import RunEngine
+from gateway.testing.planning import RunPlanner
+from gateway.testing.runs import TestRunService
+from gateway.testing.scheduler import Scheduler
+from gateway.testing.schedules import ScheduleService
+from gateway.testing.supervisor import RunSupervisor
+
+__all__ = ["TestingServices", "testing_services"]
+
+
+@dataclass(slots=True)
+class TestingServices:
+    __test__ = False
+
+    settings: TestRunSettings
+    cases: TestCaseService
+    runs: TestRunService
+    engine: RunEngine
+    supervisor: RunSupervisor
+    schedules: ScheduleService
+    scheduler: Scheduler
+    alerts: AlertStore
+    loop: asyncio.AbstractEventLoop | None = None
+    """The event loop the services run on (tests fire schedules on it from another thread)."""
+
+    def run_scheduler(self) -> None:
+        """Fire due schedules from this process (idempotent)."""
+        self.scheduler.start()
+
+
+def _build(runtime: Runtime) -> TestingServices:
+    settings = runtime.settings.test_runs
+    evaluations: EvaluationServices = runtime.services["evaluations"]
+    budgets: BudgetService | None = runtime.services.get("budgets")
+    planner = RunPlanner(
+        sessions=runtime.sessions,
+        cache=runtime.services["prompt_cache"],
+        router=runtime.router,
+        budgets=budgets,
+        default_max_tokens=runtime.settings.budgets.default_max_tokens,
+    )
+    engine = RunEngine(
+        sessions=runtime.sessions,
+        proxy=runtime.proxy,
+        log_buffer=runtime.log_buffer,
+        processor=evaluations.processor,
+        settings=settings,
+        release=planner.release,
+    )
+    runs = TestRunService(runtime.sessions, planner, engine)
+    alerts = AlertStore(runtime.sessions)
+    schedules = ScheduleService(runtime.sessions, runs, default_drop=settings.max_score_drop)
+    engine.on_finished.append(DegradationCheck(runtime.sessions, alerts).after_run)
+    return TestingServices(
+        settings=settings,
+        cases=TestCaseService(runtime.sessions, evaluations.configs),
+        runs=runs,
+        engine=engine,
+        supervisor=RunSupervisor(runtime.sessions, engine, settings),
+        schedules=schedules,
+        scheduler=Scheduler(schedules, interval=settings.scheduler_interval),
+        alerts=alerts,
+    )
+
+
+@asynccontextmanager
+async def testing_services(runtime: Runtime) -> AsyncIterator[TestingServices]:
+    services = _build(runtime)
+    services.loop = asyncio.get_running_loop()
+    services.supervisor.start()
+    wanted = services.settings.scheduler
+    if wanted or (wanted is None and runtime.redis is None):
+        services.run_scheduler()
+    try:
+        yield services
+    finally:
+        await services.scheduler.close()
+        await services.supervisor.close()
+        with contextlib.suppress(Exception):
+            await services.engine.close()
