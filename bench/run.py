@@ -445,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
         results = bench.run()
         markdown, targets_met = render_markdown(results)
         args.output.parent.mkdir(parents=True, exist_ok=True)
+        other = BENCH / "results" / "other-benchmarks.md"
+        if other.exists():
+            markdown = markdown.rstrip() + "\n\n" + other.read_text()
         args.output.write_text(markdown)
         as_json = args.output.with_suffix(".json")
         as_json.write_text(json.dumps(results, indent=2, default=str) + "\n")
