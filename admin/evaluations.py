@@ -3,7 +3,6 @@ feedback, and the queue's dead letters."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -13,6 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, make_page, page_limit
+from admin.query_params import parse_bool, parse_datetime
 from gateway.errors import InvalidRequest, NotFound
 from gateway.evaluations.feedback import ManualEvaluation
 from gateway.evaluations.query import EvaluationFilter, VersionSummary
@@ -39,18 +39,6 @@ def _services(runtime: Runtime) -> EvaluationServices:
     return services
 
 
-def _datetime(name: str, value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidRequest(
-            f"{name} must be an ISO 8601 date-time, e.g. 2026-11-21T00:00:00Z.", param=name
-        ) from None
-    if parsed.tzinfo is None:
-        raise InvalidRequest(f"{name} must carry a time zone (e.g. a trailing Z).", param=name)
-    return parsed
-
-
 def parse_evaluation_filter(
     params: dict[str, str], *, extra: tuple[str, ...] = ()
 ) -> EvaluationFilter:
@@ -72,9 +60,9 @@ def parse_evaluation_filter(
         elif name == "passed":
             if value.lower() not in {"true", "false", "1", "0"}:
                 raise InvalidRequest("passed must be true or false.", param="passed")
-            filters.passed = value.lower() in {"true", "1"}
+            filters.passed = parse_bool(name, value)
         elif name in {"since", "until"}:
-            setattr(filters, name, _datetime(name, value))
+            setattr(filters, name, parse_datetime(name, value))
         elif name not in {"limit", "cursor", *extra}:
             raise InvalidRequest(f"Unknown filter '{name}'.", param=name)
     return filters

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, get
@@ -11,6 +10,7 @@ from litestar.params import FromPath, FromQuery
 
 from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, make_page, page_limit
+from admin.query_params import parse_bool, parse_datetime
 from gateway.errors import InvalidRequest, NotFound
 from gateway.requestlog.query import LogFilter, RequestLogQuery, row_to_dict
 from gateway.runtime import Runtime
@@ -18,26 +18,6 @@ from gateway.runtime import Runtime
 __all__ = ["ResponseController", "parse_log_filter"]
 
 _TEXT_FILTERS = ("prompt", "user", "session", "model")
-
-
-def _datetime(name: str, value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidRequest(
-            f"{name} must be an ISO 8601 date-time, e.g. 2026-11-21T00:00:00Z.", param=name
-        ) from None
-    if parsed.tzinfo is None:
-        raise InvalidRequest(f"{name} must carry a time zone (e.g. a trailing Z).", param=name)
-    return parsed
-
-
-def _bool(name: str, value: str) -> bool:
-    if value.lower() in {"true", "1"}:
-        return True
-    if value.lower() in {"false", "0"}:
-        return False
-    raise InvalidRequest(f"{name} must be true or false.", param=name)
 
 
 def parse_log_filter(params: dict[str, str]) -> LogFilter:
@@ -54,7 +34,7 @@ def parse_log_filter(params: dict[str, str]) -> LogFilter:
         elif name.startswith("tag."):
             filters.tags[name[4:].lower()] = value
         elif name == "is_test_run":
-            filters.is_test_run = _bool(name, value)
+            filters.is_test_run = parse_bool(name, value)
         elif name == "status":
             if value in {"ok", "error"}:
                 filters.errors_only = value == "error"
@@ -65,7 +45,7 @@ def parse_log_filter(params: dict[str, str]) -> LogFilter:
                     "status must be an HTTP status code, 'ok' or 'error'.", param="status"
                 )
         elif name in {"since", "until"}:
-            setattr(filters, name, _datetime(name, value))
+            setattr(filters, name, parse_datetime(name, value))
         elif name not in {"limit", "cursor"}:
             raise InvalidRequest(f"Unknown filter '{name}'.", param=name)
     return filters
