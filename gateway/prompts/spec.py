@@ -18,7 +18,7 @@ from jsonschema.exceptions import SchemaError
 
 from gateway.errors import InvalidRequest
 from gateway.prompts.template import VARIABLE_NAME, placeholders_in
-from gateway.proxy.service import FORBIDDEN_FIELDS
+from gateway.proxy.payloads import FORBIDDEN_FIELDS
 
 __all__ = [
     "LABEL_PATTERN",

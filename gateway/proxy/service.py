@@ -12,18 +12,34 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
 from gateway.errors import InvalidRequest, SluiceError, UpstreamError, error_body
-from gateway.errors import describe_validation_error as _describe
 from gateway.ids import new_id
 from gateway.keys.service import KeyInfo, KeyService
 from gateway.metrics import GatewayMetrics
 from gateway.proxy.context import CallContext, RawHeaders, apply_body_field, parse_call_headers
-from gateway.proxy.sse import MalformedStream, StreamState, UsageFields, split_events
+from gateway.proxy.payloads import (
+    ChatFields,
+    EmbeddingFields,
+    apply_prompt,
+    chat_output,
+    convert_body,
+    decode_completion,
+    decode_object,
+    embedding_summary,
+    estimated_usage,
+    format_usd,
+    prompt_headers,
+    record_prompt,
+    settlement_into,
+    strip_forbidden,
+    upstream_error_body,
+    usage_into,
+)
+from gateway.proxy.sse import MalformedStream, StreamState, split_events
 from gateway.proxy.stages import (
     BudgetStage,
     PromptStage,
@@ -35,44 +51,14 @@ from gateway.proxy.stages import (
 )
 from gateway.requestlog.buffer import RequestLogBuffer
 from gateway.requestlog.entry import LogEntry
-from gateway.tokens.counting import count_chat_prompt, count_embedding_input, count_text
+from gateway.tokens.counting import count_chat_prompt, count_text
 from gateway.upstream.provider import Provider, UpstreamStream
 from gateway.upstream.routing import ModelRouter, Route
 
 __all__ = ["ProxyResult", "ProxyService", "Stages"]
 
 log = logging.getLogger("sluice.proxy")
-_T = TypeVar("_T")
 MODELS_TTL = 60.0  # seconds an upstream's model list is reused
-
-# Body fields that would let a client pick the upstream or its credentials: never honoured,
-# never forwarded.
-FORBIDDEN_FIELDS = frozenset(
-    {"api_key", "api_base", "base_url", "azure_endpoint", "api_version", "organization",
-     "extra_headers", "headers", "upstream", "upstream_url", "proxy", "custom_llm_provider"}
-)  # fmt: skip
-
-
-class _ChatFields(msgspec.Struct):
-    model: str | None = None
-    messages: list[dict[str, Any]] = []
-    stream: bool = False
-    stream_options: dict[str, Any] | None = None
-    tools: list[dict[str, Any]] | None = None
-    functions: list[dict[str, Any]] | None = None
-
-
-class _EmbeddingFields(msgspec.Struct):
-    model: str
-    input: str | list[Any]
-
-
-class _Completion(msgspec.Struct):
-    model: str | None = None
-    usage: UsageFields | None = None
-
-
-_decode_completion = msgspec.json.Decoder(_Completion).decode
 
 
 @dataclass(slots=True)
@@ -126,19 +112,19 @@ class ProxyService:
         entry: LogEntry | None = None
         try:
             call.key = trusted_key or await self.keys.authenticate(call.authorization)
-            body = _decode_object(raw_body)
-            fields = _convert(body, _ChatFields)
+            body = decode_object(raw_body)
+            fields = convert_body(body, ChatFields)
             apply_body_field(call, body.pop("sluice", None))
-            _strip_forbidden(body)
+            strip_forbidden(body)
             logged_request = None if call.no_log_request else dict(body)
             entry = self._entry(call, "chat.completions", logged_request)
             if call.prompt.slug is not None:
                 resolved = await self._resolve_prompt(call)
-                _apply_prompt(body, resolved)
-                _record_prompt(entry, resolved)
+                apply_prompt(body, resolved)
+                record_prompt(entry, resolved)
                 if model_override is not None:
                     body["model"] = model_override
-                fields = _convert(body, _ChatFields)
+                fields = convert_body(body, ChatFields)
             if not fields.model:
                 raise InvalidRequest("The 'model' field is required.", param="model")
             if not fields.messages:
@@ -160,7 +146,7 @@ class ProxyService:
                 return await self._open_stream(
                     call, entry, route, payload, fields, reservation, client_wants_usage
                 )
-            return await self._forward(call, entry, route, payload, reservation, _chat_output)
+            return await self._forward(call, entry, route, payload, reservation, chat_output)
         except SluiceError as exc:
             self._fail(call, entry, exc, "chat.completions")
             raise
@@ -170,10 +156,10 @@ class ProxyService:
         entry: LogEntry | None = None
         try:
             call.key = await self.keys.authenticate(call.authorization)
-            body = _decode_object(raw_body)
-            fields = _convert(body, _EmbeddingFields)
+            body = decode_object(raw_body)
+            fields = convert_body(body, EmbeddingFields)
             apply_body_field(call, body.pop("sluice", None))
-            _strip_forbidden(body)
+            strip_forbidden(body)
             entry = self._entry(call, "embeddings", None if call.no_log_request else dict(body))
             entry.model_requested = fields.model
             route = self.router.resolve(fields.model)
@@ -181,7 +167,7 @@ class ProxyService:
             body["model"] = route.model
             reservation = await self._reserve(call, route, body, "embeddings")
             return await self._forward(
-                call, entry, route, msgspec.json.encode(body), reservation, _embedding_summary
+                call, entry, route, msgspec.json.encode(body), reservation, embedding_summary
             )
         except SluiceError as exc:
             self._fail(call, entry, exc, "embeddings")
@@ -259,7 +245,7 @@ class ProxyService:
         response_body: Any = None
         if reply.status == 200:
             try:
-                parsed = _decode_completion(reply.body)
+                parsed = decode_completion(reply.body)
                 response_body = msgspec.json.decode(reply.body)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 await self._settle(reservation, route, None)
@@ -272,16 +258,16 @@ class ProxyService:
             if parsed.usage is not None:
                 usage = parsed.usage.to_usage()
             else:  # never bill zero: count what was sent and what came back
-                usage = _estimated_usage(entry.endpoint, route.model, payload, response_body)
+                usage = estimated_usage(entry.endpoint, route.model, payload, response_body)
             response_body, output_text = summarize(response_body)
         else:
             self.metrics.upstream_errors.labels(route.upstream.name, str(reply.status)).inc()
-            response_body, entry.error_code = _upstream_error(reply.body)
+            response_body, entry.error_code = upstream_error_body(reply.body)
         settlement = await self._settle(reservation, route, usage)
         headers = {**reply.headers, "x-sluice-request-id": call.request_id}
-        _usage_into(entry, usage)
-        _settlement_into(entry, headers, settlement, with_cost=True)
-        _prompt_headers(entry, headers)
+        usage_into(entry, usage)
+        settlement_into(entry, headers, settlement, with_cost=True)
+        prompt_headers(entry, headers)
         entry.status_code = reply.status
         entry.response_body = None if call.no_log_response else response_body
         self._finish(entry, call, output_text)
@@ -293,7 +279,7 @@ class ProxyService:
         entry: LogEntry,
         route: Route,
         payload: bytes,
-        fields: _ChatFields,
+        fields: ChatFields,
         reservation: Reservation | None,
         client_wants_usage: bool,
     ) -> ProxyResult:
@@ -305,7 +291,7 @@ class ProxyService:
             self.metrics.upstream_errors.labels(route.upstream.name, "transport").inc()
             raise
         headers = {**upstream.headers, "x-sluice-request-id": call.request_id}
-        _prompt_headers(entry, headers)
+        prompt_headers(entry, headers)
         if upstream.status != 200:
             try:
                 error = await upstream.read()
@@ -314,11 +300,11 @@ class ProxyService:
             await self._settle(reservation, route, None)
             self.metrics.upstream_errors.labels(route.upstream.name, str(upstream.status)).inc()
             entry.status_code = upstream.status
-            entry.response_body, entry.error_code = _upstream_error(error)
+            entry.response_body, entry.error_code = upstream_error_body(error)
             self._finish(entry, call, None)
             return ProxyResult(upstream.status, headers, error)
         if reservation is not None and reservation.remaining_usd is not None:
-            headers["x-sluice-budget-remaining-usd"] = _usd(reservation.remaining_usd)
+            headers["x-sluice-budget-remaining-usd"] = format_usd(reservation.remaining_usd)
         state = StreamState(client_wants_usage)
         relay = self._relay(call, entry, route, upstream, state, fields, reservation, payload)
         headers["cache-control"] = "no-cache"
@@ -331,7 +317,7 @@ class ProxyService:
         route: Route,
         upstream: UpstreamStream,
         state: StreamState,
-        fields: _ChatFields,
+        fields: ChatFields,
         reservation: Reservation | None,
         payload: bytes,
     ) -> AsyncIterator[bytes]:
@@ -368,7 +354,7 @@ class ProxyService:
         entry: LogEntry,
         route: Route,
         state: StreamState,
-        fields: _ChatFields,
+        fields: ChatFields,
         reservation: Reservation | None,
         outcome: str,
     ) -> None:
@@ -387,8 +373,8 @@ class ProxyService:
         if state.first_event_at is not None:
             entry.ttft_ms = (state.first_event_at - call.started) * 1000
             self.metrics.ttft.labels("chat.completions").observe(entry.ttft_ms / 1000)
-        _usage_into(entry, usage)
-        _settlement_into(entry, None, settlement, with_cost=False)
+        usage_into(entry, usage)
+        settlement_into(entry, None, settlement, with_cost=False)
         entry.response_body = None if call.no_log_response else state.as_completion()
         self._finish(entry, call, state.text)
 
@@ -445,141 +431,3 @@ class ProxyService:
         """Wait for streams that are still being settled and logged (shutdown)."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-
-
-# -- helpers --------------------------------------------------------------------------------
-
-
-def _decode_object(raw: bytes) -> dict[str, Any]:
-    if not raw:
-        raise InvalidRequest("The request body is empty: send a JSON object.")
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return body
-
-
-def _convert(body: dict[str, Any], kind: type[_T]) -> _T:
-    try:
-        return msgspec.convert(body, kind)
-    except msgspec.ValidationError as exc:
-        message, param = _describe(exc)
-        raise InvalidRequest(f"Invalid request: {message}.", param=param) from None
-
-
-def _strip_forbidden(body: dict[str, Any]) -> None:
-    for name in FORBIDDEN_FIELDS.intersection(body):
-        del body[name]
-
-
-def _apply_prompt(body: dict[str, Any], resolved: ResolvedPrompt) -> None:
-    body["messages"] = resolved.messages + list(body.get("messages") or [])
-    if resolved.model:
-        body["model"] = resolved.model
-    body.update(resolved.params)
-
-
-def _record_prompt(entry: LogEntry, resolved: ResolvedPrompt) -> None:
-    entry.prompt_slug = resolved.slug
-    entry.prompt_version = resolved.version
-    entry.prompt_version_id = resolved.version_id
-    entry.ab_test_id = resolved.ab_test_id
-    entry.ab_variant = resolved.ab_variant
-    entry.variables = resolved.variables
-
-
-def _prompt_headers(entry: LogEntry, headers: dict[str, str]) -> None:
-    if entry.prompt_slug is not None:
-        headers["x-sluice-prompt-version"] = f"{entry.prompt_slug}@{entry.prompt_version}"
-        if entry.ab_variant is not None:
-            headers["x-sluice-ab-variant"] = entry.ab_variant
-
-
-def _usage_into(entry: LogEntry, usage: Usage | None) -> None:
-    if usage is None:
-        return
-    entry.prompt_tokens = usage.prompt_tokens
-    entry.completion_tokens = usage.completion_tokens
-    entry.total_tokens = usage.total_tokens
-    entry.cached_tokens = usage.cached_tokens
-    entry.usage_estimated = usage.estimated
-
-
-def _settlement_into(
-    entry: LogEntry,
-    headers: dict[str, str] | None,
-    settlement: Settlement | None,
-    *,
-    with_cost: bool,
-) -> None:
-    if settlement is None:
-        return
-    entry.cost_usd = settlement.cost_usd
-    if headers is not None:
-        if with_cost and settlement.cost_usd is not None:
-            headers["x-sluice-cost-usd"] = _usd(settlement.cost_usd)
-        if settlement.remaining_usd is not None:
-            headers["x-sluice-budget-remaining-usd"] = _usd(settlement.remaining_usd)
-
-
-def _usd(amount: Decimal) -> str:
-    return format(amount.normalize(), "f")
-
-
-def _estimated_usage(endpoint: str, model: str, payload: bytes, response: Any) -> Usage | None:
-    """Usage counted with tiktoken, for a 200 answer that carries none."""
-    try:
-        sent = msgspec.json.decode(payload)
-        if endpoint != "chat.completions":
-            return Usage(count_embedding_input(model, sent["input"]), 0, estimated=True)
-        prompt = count_chat_prompt(
-            model, sent["messages"], sent.get("tools"), sent.get("functions")
-        )
-        parts = []
-        for choice in response.get("choices") or ():
-            message = choice.get("message") or {}
-            parts.append(message.get("content") or "")
-            for call in message.get("tool_calls") or ():
-                function = call.get("function") or {}
-                parts += [function.get("name") or "", function.get("arguments") or ""]
-        return Usage(prompt, count_text(model, "".join(parts)), estimated=True)
-    except (AttributeError, KeyError, TypeError, ValueError, msgspec.DecodeError):
-        return None
-
-
-def _upstream_error(body: bytes) -> tuple[Any, str]:
-    try:
-        parsed = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return {"raw": body[:2000].decode("utf-8", "replace")}, "upstream_error"
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    code = None
-    if isinstance(error, dict):
-        code = error.get("code") or error.get("type")
-    return parsed, str(code) if code else "upstream_error"
-
-
-def _chat_output(body: Any) -> tuple[Any, str | None]:
-    try:
-        return body, body["choices"][0]["message"].get("content") or ""
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return body, None
-
-
-def _embedding_summary(body: Any) -> tuple[Any, str | None]:
-    """Vectors are not logged (they are large and the caller has them): their shape is."""
-    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-        return body, None
-    return {**body, "data": [_vector_shape(item) for item in body["data"]]}, None
-
-
-def _vector_shape(item: Any) -> Any:
-    if not isinstance(item, dict):
-        return None
-    vector = item.get("embedding")
-    # base64 (what the openai SDK asks for by default) packs float32s: 4 bytes each
-    dimensions = len(vector) if isinstance(vector, list) else len(vector or "") * 3 // 4 // 4
-    return {"index": item.get("index"), "dimensions": dimensions}

@@ -4,8 +4,9 @@ aiohttp's client costs ~160 µs of CPU per call here (request objects, multidict
 gateway needs one method, a few fixed headers and three response headers, so this client writes
 one bytes buffer per request and parses the answer with httptools' C parser.
 
-    LeanProvider ── _Pool: keep-alive connections per (scheme, host, port), LIFO, bounded
-                 └─ _Connection (asyncio.Protocol): one request at a time, body pieces buffered
+    LeanProvider ── Pool (lean_pool.py): keep-alive connections per (scheme, host, port),
+                 │  LIFO, bounded
+                 └─ Connection (asyncio.Protocol): one request at a time, body pieces buffered
                     with backpressure, one lazy timer for the read and total timeouts
 
 Failures map to gateway errors as in `gateway.upstream.provider`:
@@ -21,413 +22,26 @@ Not handled: proxies, HTTP/2, compression, redirects, 1xx/Expect, query strings 
 from __future__ import annotations
 
 import asyncio
-import collections
 import ssl
 from collections.abc import AsyncIterator
-from typing import cast
-from urllib.parse import quote, urlsplit
 
-import httptools
-
-from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.settings import UpstreamSettings
-from gateway.upstream.provider import PASS_HEADERS, UpstreamReply, UpstreamStream
+from gateway.upstream.lean_pool import HIGH_WATER, Connection, Pool, StaleConnection, Target
+from gateway.upstream.provider import UpstreamReply, UpstreamStream
 from gateway.upstream.routing import Upstream
 
-__all__ = ["LeanProvider", "LeanStream"]
-
-HIGH_WATER = 256 * 1024  # buffered body bytes beyond which the socket stops being read
-_PASS = frozenset(name.encode() for name in PASS_HEADERS)
-_FRAMING = (b"content-length", b"transfer-encoding")
-_Key = tuple[str, str, int]
-
-
-class _StaleConnection(Exception):
-    """A reused connection closed before any answer byte: safe to retry on a fresh one."""
-
-
-class _Target:
-    """What one upstream's requests share: pool key, address and pre-encoded headers."""
-
-    __slots__ = ("get_head", "host", "key", "path", "port", "post_head", "post_tail", "tls")
-
-    def __init__(self, upstream: Upstream) -> None:
-        parts = urlsplit(upstream.base_url)
-        self.tls = parts.scheme == "https"
-        self.host = parts.hostname or ""
-        self.port = parts.port or (443 if self.tls else 80)
-        self.key: _Key = (parts.scheme, self.host, self.port)
-        self.path = quote(parts.path.rstrip("/"), safe="/%:@!$&'()*+,;=-._~").encode()
-        netloc = f"[{self.host}]" if ":" in self.host else self.host
-        if parts.port is not None and parts.port != (443 if self.tls else 80):
-            netloc += f":{parts.port}"
-        auth = f"Authorization: Bearer {upstream.api_key}\r\n" if upstream.api_key else ""
-        if any(c in (upstream.api_key or "") for c in "\r\n\0"):
-            raise UpstreamError(f"The upstream '{upstream.name}' has an invalid API key.")
-        tail = f"{auth}User-Agent: sluice-gateway\r\n\r\n".encode("latin-1")
-        self.post_head = (
-            f" HTTP/1.1\r\nHost: {netloc}\r\nContent-Type: application/json\r\nContent-Length: "
-        ).encode("latin-1")
-        self.post_tail = b"\r\n" + tail
-        self.get_head = f" HTTP/1.1\r\nHost: {netloc}\r\n".encode("latin-1") + tail
-
-    def request(self, method: str, path: str, payload: bytes | None) -> bytes:
-        target = self.path + path.encode("latin-1")
-        if payload is None:
-            return method.encode() + b" " + target + self.get_head
-        return b"".join(
-            (method.encode(), b" ", target, self.post_head, b"%d" % len(payload),
-             self.post_tail, payload)
-        )  # fmt: skip
-
-
-class _Connection(asyncio.Protocol):
-    """One upstream connection, carrying at most one request/response at a time."""
-
-    def __init__(self, key: _Key, loop: asyncio.AbstractEventLoop) -> None:
-        self.key = key
-        self.loop = loop
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self.reused = False
-        self.idle_since = 0.0
-        self.name = ""
-        self.status = 0
-        self.headers: dict[str, str] = {}
-        self.keep_alive = False
-        self._parser: httptools.HttpResponseParser | None = None
-        self._pieces: collections.deque[bytes] = collections.deque()
-        self._buffered = 0
-        self._received = False
-        self._headers_done = False
-        self._framed = False
-        self.complete = False
-        self._error: Exception | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._paused = False
-        self._timer: asyncio.TimerHandle | None = None
-        self._read_timeout = 0.0
-        self._deadline = 0.0
-        self._last_rx = 0.0
-
-    # -- the exchange ------------------------------------------------------------------------
-
-    async def send(self, request: bytes, name: str, read_timeout: float, deadline: float) -> None:
-        """Write the request and wait for the response head."""
-        self.name = name
-        self.status, self.headers, self.keep_alive = 0, {}, False
-        self._parser = httptools.HttpResponseParser(self)
-        self._received = self._headers_done = self._framed = self.complete = False
-        self._error = None
-        self._read_timeout, self._deadline = read_timeout, deadline
-        self._last_rx = now = self.loop.time()
-        transport = self.transport
-        if self.closed or transport is None or transport.is_closing():
-            error = self._closed_error()
-            self._fail(error)
-            raise error
-        self._timer = self.loop.call_at(min(now + read_timeout, deadline), self._on_timer)
-        transport.write(request)
-        while not self._headers_done:
-            if self._error is not None:
-                raise self._error
-            await self._wait()
-
-    async def next_piece(self) -> bytes:
-        """The body bytes buffered so far, waiting for some; b"" once the body is complete."""
-        while True:
-            if self._pieces:
-                data = self._pieces.popleft() if len(self._pieces) == 1 else b"".join(self._pieces)
-                self._pieces.clear()
-                self._buffered = 0
-                if self._paused and self.transport is not None:
-                    self._paused = False
-                    self._last_rx = self.loop.time()
-                    self.transport.resume_reading()
-                return data
-            if self._error is not None:
-                raise self._error
-            if self.complete:
-                return b""
-            await self._wait()
-
-    async def _wait(self) -> None:
-        self._waiter = waiter = self.loop.create_future()
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _fail(self, error: Exception) -> None:
-        if self._error is None and not self.complete:
-            self._error = error
-        self._stop_timer()
-        self.abort()
-        self._wake()
-
-    def abort(self) -> None:
-        self.closed = True
-        self._stop_timer()
-        if self.transport is not None:
-            self.transport.abort()
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-
-    def idle(self, now: float) -> None:
-        """Forget the finished exchange; the connection goes back to the pool."""
-        self._parser = None
-        self.reused = True
-        self.idle_since = now
-
-    def _closed_error(self) -> Exception:
-        if self.reused and not self._received:
-            return _StaleConnection()
-        if not self._received:
-            return UpstreamError(f"The upstream '{self.name}' closed the connection unanswered.")
-        return UpstreamError(f"The upstream '{self.name}' closed the connection mid-answer.")
-
-    # -- timeouts: one lazy timer per exchange, re-armed only when it fires --------------------
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        if self.complete or self._parser is None:
-            return
-        now = self.loop.time()
-        if now < self._deadline:
-            # A paused socket is our consumer's silence, not the upstream's.
-            silent_since = now if self._paused else self._last_rx
-            if now - silent_since < self._read_timeout:
-                when = min(silent_since + self._read_timeout, self._deadline)
-                self._timer = self.loop.call_at(when, self._on_timer)
-                return
-        self._fail(UpstreamTimeout(f"The upstream '{self.name}' did not answer in time."))
-
-    def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    # -- asyncio.Protocol --------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-
-    def data_received(self, data: bytes) -> None:
-        parser = self._parser
-        if parser is None or self.complete or self._error is not None:
-            self.abort()  # bytes nobody asked for: the connection can't be trusted again
-            return
-        self._received = True
-        self._last_rx = self.loop.time()
-        try:
-            parser.feed_data(data)
-        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
-            self._fail(UpstreamError(f"The upstream '{self.name}' sent a malformed response."))
-
-    def eof_received(self) -> bool:
-        self._on_close()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._on_close()
-
-    def _on_close(self) -> None:
-        if self._parser is None or self.complete or self._error is not None:
-            self.closed = True
-            return
-        if self._headers_done and not self._framed:  # HTTP/1.0 style: the body ends at EOF
-            self.on_message_complete()
-            self.keep_alive = False
-            return
-        self._fail(self._closed_error())
-
-    # -- httptools callbacks -----------------------------------------------------------------
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        name = name.lower()
-        if name in _PASS:
-            self.headers[name.decode()] = value.decode("latin-1")
-        elif name in _FRAMING:
-            self._framed = True
-
-    def on_headers_complete(self) -> None:
-        assert self._parser is not None
-        self.status = self._parser.get_status_code()
-        self._headers_done = True
-        self._wake()
-
-    def on_body(self, body: bytes) -> None:
-        self._pieces.append(body)
-        self._buffered += len(body)
-        if self._buffered > HIGH_WATER and not self._paused and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
-        self._wake()
-
-    def on_message_complete(self) -> None:
-        assert self._parser is not None
-        self.complete = True
-        self.keep_alive = self._parser.should_keep_alive()
-        self._stop_timer()
-        self._wake()
-
-
-class _Pool:
-    """Keep-alive connections, at most `limit` open in all; idle ones reused newest first."""
-
-    def __init__(
-        self, limit: int, idle_timeout: float, connect_timeout: float, tls: ssl.SSLContext | None
-    ) -> None:
-        self._limit = limit
-        self._idle_timeout = idle_timeout
-        self._connect_timeout = connect_timeout
-        self._tls = tls
-        self._idle: dict[_Key, list[_Connection]] = {}
-        self._open: set[_Connection] = set()
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._sweeper: asyncio.TimerHandle | None = None
-
-    @property
-    def open_connections(self) -> int:
-        return len(self._open)
-
-    async def acquire(
-        self, target: _Target, name: str, deadline: float, fresh: bool
-    ) -> _Connection:
-        loop = asyncio.get_running_loop()
-        while True:
-            idle = None if fresh else self._idle.get(target.key)
-            while idle:
-                conn = idle.pop()
-                if not conn.closed and loop.time() - conn.idle_since < self._idle_timeout:
-                    return conn
-                self.discard(conn)
-            if len(self._open) < self._limit:
-                return await self._connect(target, name, loop, deadline)
-            if not self._close_oldest_idle():
-                await self._wait_for_slot(name, deadline)
-
-    async def _connect(
-        self, target: _Target, name: str, loop: asyncio.AbstractEventLoop, deadline: float
-    ) -> _Connection:
-        conn = _Connection(target.key, loop)
-        self._open.add(conn)
-        tls = (self._tls or _default_tls()) if target.tls else None
-        try:
-            async with asyncio.timeout_at(min(deadline, loop.time() + self._connect_timeout)):
-                await loop.create_connection(
-                    lambda: conn,
-                    target.host,
-                    target.port,
-                    ssl=tls,
-                    server_hostname=target.host if tls else None,
-                )
-        except TimeoutError:
-            self.discard(conn)
-            raise UpstreamTimeout(f"The upstream '{name}' did not answer in time.") from None
-        except OSError as exc:
-            self.discard(conn)
-            raise UpstreamError(f"The upstream '{name}' could not be reached.") from exc
-        except BaseException:
-            self.discard(conn)
-            raise
-        return conn
-
-    async def _wait_for_slot(self, name: str, deadline: float) -> None:
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            async with asyncio.timeout_at(deadline):
-                await waiter
-        except TimeoutError:
-            raise UpstreamTimeout(f"The upstream '{name}' did not answer in time.") from None
-        finally:
-            if waiter.done() and not waiter.cancelled():
-                self._wake_one()  # a slot handed to us that we won't use goes to the next
-            elif waiter in self._waiters:
-                self._waiters.remove(waiter)
-
-    def _wake_one(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-
-    def _close_oldest_idle(self) -> bool:
-        for idle in self._idle.values():
-            if idle:
-                self.discard(idle.pop(0))
-                return True
-        return False
-
-    def release(self, conn: _Connection) -> None:
-        """Pool a connection whose answer was read to the end, or drop it."""
-        if conn.closed or not conn.keep_alive or conn not in self._open:
-            self.discard(conn)
-            return
-        loop = conn.loop
-        conn.idle(loop.time())
-        self._idle.setdefault(conn.key, []).append(conn)
-        if self._sweeper is None:
-            self._sweeper = loop.call_later(self._idle_timeout / 2, self._sweep)
-        self._wake_one()
-
-    def discard(self, conn: _Connection) -> None:
-        conn.abort()
-        if conn in self._open:
-            self._open.remove(conn)
-            self._wake_one()
-
-    def _sweep(self) -> None:
-        self._sweeper = None
-        now = asyncio.get_running_loop().time()
-        for idle in self._idle.values():
-            # LIFO lists are oldest first: expired connections are a prefix.
-            while idle and (idle[0].closed or now - idle[0].idle_since >= self._idle_timeout):
-                conn = idle.pop(0)
-                conn.close()
-                self._open.discard(conn)
-                self._wake_one()
-        if any(self._idle.values()):
-            self._sweeper = asyncio.get_running_loop().call_later(
-                self._idle_timeout / 2, self._sweep
-            )
-
-    def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
-        for conn in list(self._open):
-            conn.abort()
-        self._open.clear()
-        self._idle.clear()
-
-
-def _default_tls() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.set_alpn_protocols(["http/1.1"])
-    return context
+__all__ = ["HIGH_WATER", "LeanProvider", "LeanStream"]
 
 
 class LeanStream(UpstreamStream):
     """An open upstream response, as `UpstreamStream`: status and headers, then the body."""
 
-    def __init__(self, upstream: Upstream, conn: _Connection, pool: _Pool) -> None:
+    def __init__(self, upstream: Upstream, conn: Connection, pool: Pool) -> None:
         # No super().__init__(): that one wraps an aiohttp response; only the interface is shared.
         self.upstream = upstream
         self.status = conn.status
         self.headers = conn.headers
-        self._conn: _Connection | None = conn
+        self._conn: Connection | None = conn
         self._pool = pool
 
     async def read(self) -> bytes:
@@ -463,10 +77,10 @@ class LeanProvider:
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._settings = settings
-        self._pool = _Pool(
+        self._pool = Pool(
             settings.max_connections, idle_timeout, settings.connect_timeout, ssl_context
         )
-        self._targets: dict[Upstream, _Target] = {}
+        self._targets: dict[Upstream, Target] = {}
 
     @property
     def open_connections(self) -> int:
@@ -500,7 +114,7 @@ class LeanProvider:
     ) -> LeanStream:
         target = self._targets.get(upstream)
         if target is None:
-            target = self._targets[upstream] = _Target(upstream)
+            target = self._targets[upstream] = Target(upstream)
         settings = self._settings
         deadline = asyncio.get_running_loop().time() + settings.total_timeout
         request = target.request(method, path, payload)
@@ -509,7 +123,7 @@ class LeanProvider:
             conn = await self._pool.acquire(target, upstream.name, deadline, fresh)
             try:
                 await conn.send(request, upstream.name, settings.read_timeout, deadline)
-            except _StaleConnection:
+            except StaleConnection:
                 self._pool.discard(conn)
                 fresh = True  # a fresh connection is never stale: this retries once
                 continue
