@@ -44,9 +44,6 @@ class CompletionFields(msgspec.Struct):
     usage: UsageFields | None = None
 
 
-decode_completion = msgspec.json.Decoder(CompletionFields).decode
-
-
 def decode_object(raw: bytes) -> dict[str, Any]:
     if not raw:
         raise InvalidRequest("The request body is empty: send a JSON object.")

@@ -23,11 +23,11 @@ from gateway.metrics import GatewayMetrics
 from gateway.proxy.context import CallContext, RawHeaders, apply_body_field, parse_call_headers
 from gateway.proxy.payloads import (
     ChatFields,
+    CompletionFields,
     EmbeddingFields,
     apply_prompt,
     chat_output,
     convert_body,
-    decode_completion,
     decode_object,
     embedding_summary,
     estimated_usage,
@@ -245,8 +245,8 @@ class ProxyService:
         response_body: Any = None
         if reply.status == 200:
             try:
-                parsed = decode_completion(reply.body)
                 response_body = msgspec.json.decode(reply.body)
+                parsed = msgspec.convert(response_body, CompletionFields)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 await self._settle(reservation, route, None)
                 self.metrics.upstream_errors.labels(route.upstream.name, "garbage").inc()
