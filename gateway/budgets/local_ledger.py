@@ -3,14 +3,14 @@
 The same semantics as the Lua scripts, step for step (see `ledger.py`): each method runs to the
 end without awaiting, so on one event loop it is as atomic as a script in Redis. Counters start
 missing, so after a restart each is rebuilt from the database before it is trusted, exactly as
-after a Redis restart. Time-based forgetting mirrors Redis key expiry.
+after a Redis restart. Time-based forgetting mirrors Redis key expiry, on the injected clock
+(the budget service's), just as the scripts hand Redis lifetimes relative to that clock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
-import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +21,7 @@ from gateway.budgets.ledger import (
     ReserveOutcome,
     SettleOutcome,
 )
+from gateway.clock import Clock, system_clock
 
 __all__ = ["LocalLedger"]
 
@@ -43,16 +44,15 @@ class _Holds:
 
 
 class LocalLedger:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = system_clock) -> None:
+        self._clock = clock
         self._counters: dict[str, _Counter] = {}
         self._holds: dict[str, _Holds] = {}
         self._settled: dict[str, int] = {}
         self._settled_expiry: list[tuple[int, str]] = []
 
-    # Redis forgets keys on its own clock; so do we, in wall-clock seconds.
-    @staticmethod
-    def _now_s() -> int:
-        return int(time.time())
+    def _now_s(self) -> int:
+        return int(self._clock().timestamp())
 
     def _counter(self, key: str) -> _Counter | None:
         counter = self._counters.get(key)

@@ -45,7 +45,7 @@ from gateway.budgets.retries import PendingSettlement, SettleRetries
 from gateway.budgets.scopes import BudgetRecord
 from gateway.budgets.spend import SpendQuery
 from gateway.budgets.windows import Period, Window, window_for
-from gateway.db.base import utcnow
+from gateway.clock import Clock, system_clock
 from gateway.errors import BudgetExceeded, BudgetStoreUnavailable, InvalidRequest
 from gateway.ids import new_id
 from gateway.proxy.context import CallContext
@@ -82,7 +82,7 @@ class BudgetService:
         metrics: BudgetMetrics,
         settings: BudgetSettings,
         flush_log: Callable[[], Awaitable[bool]],
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = system_clock,
     ) -> None:
         self.registry = registry
         self.pricing = pricing

@@ -4,7 +4,7 @@
 --                             [3i-1] holds: hash reservation id -> ticks
 --                             [3i]   hold expiries: zset reservation id -> unix ms
 -- ARGV: [1] reservation id  [2] ticks  [3] now (ms)  [4] hold expires at (ms)
---       then two per counter i: [3+2i] limit (ticks)  [4+2i] forget window at (unix s, 0: never)
+--       then two per counter i: [3+2i] limit (ticks)  [4+2i] forget window at (unix s on the caller's clock, 0: never)
 -- Returns {0, i...}        counters i are missing: rebuild them from the log, then retry
 --         {1, i, left}     counter i has only `left` ticks of room: nothing was held
 --         {2, left...}     held on every counter; the room left on each afterwards
@@ -50,8 +50,11 @@ for i = 1, n do
   redis.call('ZADD', expiries, ARGV[4], ARGV[1])
   local forget_at = tonumber(ARGV[4 + 2 * i])
   if forget_at > 0 then
-    redis.call('EXPIREAT', holds, forget_at)
-    redis.call('EXPIREAT', expiries, forget_at)
+    -- Relative to the caller's clock (ARGV[3]), not Redis's own.
+    local ttl = forget_at - math.floor(now / 1000)
+    if ttl < 1 then ttl = 1 end
+    redis.call('EXPIRE', holds, ttl)
+    redis.call('EXPIRE', expiries, ttl)
   end
 end
 return {2, unpack(left)}

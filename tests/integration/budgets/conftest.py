@@ -11,7 +11,8 @@ from gateway.budgets.ledger import BudgetLedger
 from gateway.budgets.local_ledger import LocalLedger
 from gateway.budgets.redis_ledger import RedisLedger
 from gateway.budgets.resp import RespConnection
-from tests.integration.budgets.harness import BudgetHarness, build_harness
+from gateway.clock import system_clock
+from tests.integration.budgets.harness import BudgetHarness, Clock, build_harness
 
 
 @pytest.fixture(params=["local", "redis"])
@@ -27,8 +28,8 @@ async def ledger_factory(
     """Makes the ledger under test: in-process, or on the machine's Redis (emptied each time)."""
     made: list[BudgetLedger] = []
 
-    async def make() -> BudgetLedger:
-        ledger: BudgetLedger = LocalLedger()
+    async def make(clock: Clock | None = None) -> BudgetLedger:
+        ledger: BudgetLedger = LocalLedger(clock or system_clock)
         if ledger_kind == "redis":
             connection = RespConnection(request.getfixturevalue("redis_url"))
             await connection.call("FLUSHDB")

@@ -34,6 +34,8 @@ ROUTE = Route(Upstream("default", "http://127.0.0.1:1", None), "gpt-4o-mini")
 
 @dataclass
 class Clock:
+    """A `gateway.clock.Clock` the test moves; the ledger and the service share it."""
+
     now: datetime = field(default_factory=lambda: datetime(2026, 11, 21, 12, tzinfo=UTC))
 
     def __call__(self) -> datetime:
@@ -50,7 +52,7 @@ class BudgetHarness:
     service: BudgetService
     clock: Clock
     writer: RequestLogWriter
-    make_ledger: Callable[[], Any]
+    make_ledger: Callable[[Clock], Any]
     flushes: list[int]
 
     async def create(
@@ -84,7 +86,7 @@ class BudgetHarness:
 
     async def lose_store(self) -> None:
         """Every counter, hold and marker gone, as after a Redis restart without persistence."""
-        self.service.ledger = await self.make_ledger()
+        self.service.ledger = await self.make_ledger(self.clock)
 
 
 def budget_settings(**changes: Any) -> BudgetSettings:
@@ -93,7 +95,7 @@ def budget_settings(**changes: Any) -> BudgetSettings:
 
 @asynccontextmanager
 async def build_harness(
-    database_url: str, make_ledger: Callable[[], Any], **settings: Any
+    database_url: str, make_ledger: Callable[[Clock], Any], **settings: Any
 ) -> AsyncIterator[BudgetHarness]:
     engine = create_engine(database_url)
     sessions = create_sessionmaker(engine)
@@ -113,7 +115,7 @@ async def build_harness(
     service = BudgetService(
         registry=registry,
         pricing=pricing,
-        ledger=await make_ledger(),
+        ledger=await make_ledger(clock),
         spend=SpendQuery(sessions),
         alerts=AlertSink(engine, sessions, metrics),
         metrics=metrics,

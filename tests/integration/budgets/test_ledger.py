@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ import pytest
 from gateway.budgets.ledger import CounterRef, CounterState, Hold, LedgerUnavailable
 from gateway.budgets.redis_ledger import PREFIX, RedisLedger
 from gateway.budgets.resp import RespConnection
+from gateway.clock import unix_ms
 from gateway.serving import free_port
+from tests.integration.budgets.harness import Clock
 
 A = CounterRef("a:2026-11-21", limit=100, soft=None, expire_at=0)
 B = CounterRef("b:2026-11", limit=50, soft=30, expire_at=0)
@@ -148,3 +151,21 @@ async def test_the_installer_puts_its_holds_in_flight_back(
     assert await ledger.status([A], now_ms=NOW + 5) == (CounterState(10, 30),)  # r2 expired
     settled = await ledger.settle("r1", 25, [A], marker_ttl_s=60)
     assert settled.counters == (CounterState(35, 0),)
+
+
+async def test_counters_live_by_the_callers_clock_not_the_stores(
+    ledger_factory: Callable[..., Any],
+) -> None:
+    """A service whose clock is far from the store's (a test's frozen clock, a skewed host)
+    keeps a counter exactly as long as its window lasts on the service's own clock."""
+    past = datetime(2020, 1, 1, tzinfo=UTC)
+    clock = Clock(past)
+    ledger = await ledger_factory(clock)
+    now_ms = unix_ms(past)
+    # Forgotten an hour from `past`: long ago on the real clock, still ahead on the caller's.
+    ref = CounterRef("c:2020-01-01", limit=100, soft=None, expire_at=now_ms // 1000 + 3600)
+    assert await ledger.install(ref, 7, now_ms=now_ms)
+    assert await ledger.status([ref], now_ms=now_ms) == (CounterState(7, 0),)
+    held = await ledger.reserve("r1", 5, [ref], now_ms=now_ms, expires_at_ms=now_ms + TTL)
+    assert held.remaining == (88,)
+    assert await ledger.status([ref], now_ms=now_ms) == (CounterState(7, 5),)

@@ -18,7 +18,7 @@ from gateway.errors import BudgetExceeded, BudgetStoreUnavailable
 from gateway.proxy.stages import Usage
 from gateway.serving import free_port
 from gateway.tokens.counting import count_chat_prompt
-from tests.integration.budgets.harness import ROUTE, BudgetHarness, build_harness
+from tests.integration.budgets.harness import ROUTE, BudgetHarness, Clock, build_harness
 
 MESSAGES = [{"role": "user", "content": "Say hello to the budget."}]
 PROMPT = count_chat_prompt("gpt-4o-mini", MESSAGES)
@@ -177,10 +177,10 @@ async def _scenario(h: BudgetHarness) -> list[Any]:
 async def test_in_process_and_redis_give_the_same_answers(
     sqlite_url: str, redis_url: str, tmp_path: Any
 ) -> None:
-    async def local() -> LocalLedger:
-        return LocalLedger()
+    async def local(clock: Clock) -> LocalLedger:
+        return LocalLedger(clock)
 
-    async def shared() -> RedisLedger:
+    async def shared(clock: Clock) -> RedisLedger:
         return RedisLedger(connection)
 
     connection = RespConnection(redis_url)
@@ -200,7 +200,7 @@ async def test_in_process_and_redis_give_the_same_answers(
     assert sum("left of" in answer for answer in in_process) == 1  # the fourth spend
 
 
-async def _dead_redis() -> RedisLedger:
+async def _dead_redis(clock: Clock) -> RedisLedger:
     return RedisLedger(RespConnection(f"redis://127.0.0.1:{free_port()}/0"), timeout=1)
 
 
