@@ -13,8 +13,9 @@ from typing import Any
 import msgspec
 
 from gateway.proxy.stages import Usage
+from gateway.proxy.usage import UsageFields
 
-__all__ = ["MalformedStream", "StreamState", "split_events"]
+__all__ = ["MalformedStream", "StreamState", "UsageFields", "split_events"]
 
 
 class MalformedStream(Exception):
@@ -36,21 +37,6 @@ class _Choice(msgspec.Struct):
     index: int = 0
     delta: _Delta | None = None
     finish_reason: str | None = None
-
-
-class _TokenDetails(msgspec.Struct):
-    cached_tokens: int | None = None
-
-
-class UsageFields(msgspec.Struct):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    prompt_tokens_details: _TokenDetails | None = None
-
-    def to_usage(self) -> Usage:
-        details = self.prompt_tokens_details
-        cached = details.cached_tokens if details and details.cached_tokens else 0
-        return Usage(self.prompt_tokens, self.completion_tokens, cached)
 
 
 class _Chunk(msgspec.Struct):
@@ -84,6 +70,8 @@ class StreamState:
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
+        self.usage_problems: tuple[str, ...] = ()
+        """What was wrong with the upstream's usage chunk (see gateway.proxy.usage)."""
         self.model: str | None = None
         self.response_id: str | None = None
         self.done = False
@@ -121,7 +109,8 @@ class StreamState:
             if choice.finish_reason:
                 self.finish_reason = choice.finish_reason
         if chunk.usage is not None:
-            self.usage = chunk.usage.to_usage()
+            checked = chunk.usage.check()
+            self.usage, self.usage_problems = checked.usage, checked.problems
             if not chunk.choices and not self.client_wants_usage:
                 return None
         return event
