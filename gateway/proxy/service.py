@@ -328,7 +328,7 @@ class ProxyService:
         try:
             try:
                 async for chunk in upstream.chunks():
-                    events, pending = split_events(pending + chunk)
+                    events, pending = split_events(pending + chunk, upstream.max_event_bytes)
                     out = [forwarded for event in events if (forwarded := state.feed(event))]
                     if out:
                         yield b"".join(out)

@@ -49,16 +49,28 @@ class _Chunk(msgspec.Struct):
 _decode_chunk = msgspec.json.Decoder(_Chunk).decode
 
 
-def split_events(pending: bytes) -> tuple[list[bytes], bytes]:
-    """Complete events (each ending in a blank line) and the unfinished rest."""
+def split_events(pending: bytes, max_event: int | None = None) -> tuple[list[bytes], bytes]:
+    """Complete events (each ending in a blank line) and the unfinished rest; MalformedStream
+    when an event, finished or not, is longer than `max_event` bytes."""
     if b"\r" in pending:
         pending = pending.replace(b"\r\n", b"\n")
     events = []
     start = 0
     while (end := pending.find(b"\n\n", start)) != -1:
+        if max_event is not None and end + 2 - start > max_event:
+            raise _event_too_large(max_event)
         events.append(pending[start : end + 2])
         start = end + 2
+    if max_event is not None and len(pending) - start > max_event:
+        raise _event_too_large(max_event)
     return events, pending[start:]
+
+
+def _event_too_large(limit: int) -> MalformedStream:
+    return MalformedStream(
+        f"the upstream answer was too large: an event of more than {limit} bytes "
+        "(SLUICE_UPSTREAM_MAX_EVENT_BYTES)"
+    )
 
 
 class StreamState:

@@ -32,6 +32,7 @@ import base64
 import hashlib
 import math
 import re
+import ssl
 import struct
 import threading
 import time
@@ -498,12 +499,12 @@ def create_fake_app() -> web.Application:
 class FakeUpstream:
     """A running fake on an event loop; build it with `start_fake_upstream`."""
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int) -> None:
+    def __init__(self, runner: web.AppRunner, host: str, port: int, scheme: str = "http") -> None:
         self._runner = runner
         self._state = runner.app[_STATE]
         self.host = host
         self.port = port
-        self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
+        self.base_url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/v1"
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -523,18 +524,21 @@ class FakeUpstream:
         await self.close()
 
 
-async def start_fake_upstream(host: str = "127.0.0.1", port: int = 0) -> FakeUpstream:
-    """Start the fake on `host:port` (0 picks a free port) on the running loop."""
+async def start_fake_upstream(
+    host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+) -> FakeUpstream:
+    """Start the fake on `host:port` (0 picks a free port) on the running loop; over HTTPS
+    with the server context `tls`."""
     # handler_cancellation stops a delayed or sleeping handler once its client hangs up, and the
     # short shutdown_timeout keeps close() fast even when a #fault=timeout handler is in flight.
     runner = web.AppRunner(
         create_fake_app(), handler_cancellation=True, shutdown_timeout=1.0, access_log=None
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=tls)
     await site.start()
     bound_port = int(runner.addresses[0][1])
-    return FakeUpstream(runner, host, bound_port)
+    return FakeUpstream(runner, host, bound_port, "http" if tls is None else "https")
 
 
 def run_fake_upstream(host: str = "127.0.0.1", port: int = 8900) -> None:
@@ -556,8 +560,10 @@ class FakeUpstreamThread:
 
     Inside the `with` block, `base_url`, `port` and `requests` are those of the running fake."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._host, self._port = host, port
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self._host, self._port, self._tls = host, port, tls
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._fake: FakeUpstream | None = None
@@ -572,7 +578,7 @@ class FakeUpstreamThread:
 
     def __enter__(self) -> Self:
         self._thread.start()
-        starting = start_fake_upstream(self._host, self._port)
+        starting = start_fake_upstream(self._host, self._port, self._tls)
         try:
             self._fake = asyncio.run_coroutine_threadsafe(starting, self._loop).result(timeout=30)
         except BaseException:
