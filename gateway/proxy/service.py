@@ -297,6 +297,10 @@ class ProxyService:
         if upstream.status != 200:
             try:
                 error = await upstream.read()
+            except SluiceError:  # e.g. too large: the hold must not wait for its expiry
+                await self._settle(reservation, route, None)
+                self.metrics.upstream_errors.labels(route.upstream.name, "transport").inc()
+                raise
             finally:
                 upstream.close()
             await self._settle(reservation, route, None)

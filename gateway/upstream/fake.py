@@ -17,7 +17,8 @@ disturb each other:
     #delay=MS        wait MS milliseconds before each streamed chunk / before a non-stream answer
     #usage=K:V,...   hostile usage: set these counts (JSON scalars, e.g. prompt_tokens:-1000,
                      completion_tokens:1.5); cached_tokens and reasoning_tokens go to the details
-    #pad=N           append N bytes of "x" to the content (streams: in one event)
+    #pad=N           append N bytes of "x" to the content (streams: in one event), or to the
+                     message of a #fault=STATUS error
     #headers=N       add about N bytes of response headers (X-Fake-Pad-i, 4 KiB each)
 
 Usage is exact and computed by `gateway.tokens.counting` with the requested model's encoding
@@ -242,7 +243,7 @@ async def _apply_faults(
         if counters[counter_key] <= int(fault.partition(":")[2]):
             return _error(500, f"Fake flaky failure {counters[counter_key]} of {fault}.")
     elif fault.isdigit():
-        return _error(int(fault), f"Fake fault {fault} requested by directive.")
+        return _error(int(fault), f"Fake fault {fault} requested by directive." + "x" * d.pad)
     elif fault == "timeout":
         await asyncio.sleep(d.sleep_s)
     if streaming:

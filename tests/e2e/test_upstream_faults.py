@@ -7,6 +7,7 @@ import openai
 import pytest
 
 from tests.conftest import GatewayFactory, RunningGateway
+from tests.e2e.budgets_support import create_budget, new_key, settled_budget
 
 
 def _ask(client: openai.OpenAI, text: str, **kwargs: object) -> object:
@@ -204,3 +205,20 @@ def test_a_stream_past_its_limits_ends_with_an_error_event(
     stored = row["response_body"]["choices"][0]["message"]["content"]
     assert stored == "".join(received)
     assert len(stored) < 65536
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_stream_refused_with_a_huge_error_body_releases_its_hold(
+    start_gateway: GatewayFactory, sqlite_url: str, client: str
+) -> None:
+    gateway = start_gateway(
+        sqlite_url, SLUICE_UPSTREAM_CLIENT=client, SLUICE_UPSTREAM_MAX_STREAM_BYTES="65536"
+    )
+    key_id, secret = new_key(gateway)
+    budget = create_budget(
+        gateway.admin, scope="key", scope_value=key_id, period="daily", limit_usd=1
+    )
+    with pytest.raises(openai.APIStatusError) as info:
+        _ask(gateway.openai(secret), "#fault=500 #pad=300000", stream=True, max_tokens=10)
+    _too_large(info)
+    assert settled_budget(gateway.admin, budget["id"], timeout=5)["spent_usd"] == 0
