@@ -28,7 +28,8 @@ import ssl
 from collections.abc import AsyncIterator
 
 from gateway.settings import UpstreamSettings
-from gateway.upstream.lean_pool import HIGH_WATER, Connection, Pool, StaleConnection, Target
+from gateway.upstream.lean_pool import HIGH_WATER, Connection, Pool, StaleConnection
+from gateway.upstream.lean_target import Target
 from gateway.upstream.provider import UpstreamReply, UpstreamStream
 from gateway.upstream.routing import Upstream
 

@@ -7,11 +7,12 @@ import asyncio
 import collections
 import ssl
 from typing import cast
-from urllib.parse import quote, urlsplit
 
 import httptools
 
 from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.upstream.lean_target import Key as _Key
+from gateway.upstream.lean_target import Target
 from gateway.upstream.provider import (
     PASS_HEADERS,
     body_too_large,
@@ -19,53 +20,16 @@ from gateway.upstream.provider import (
     headers_too_large,
     tls_error,
 )
-from gateway.upstream.routing import Upstream
 
-__all__ = ["HIGH_WATER", "Connection", "Pool", "StaleConnection", "Target"]
+__all__ = ["HIGH_WATER", "Connection", "Pool", "StaleConnection"]
 
 HIGH_WATER = 256 * 1024  # buffered body bytes beyond which the socket stops being read
 _PASS = frozenset(name.encode() for name in PASS_HEADERS)
 _FRAMING = (b"content-length", b"transfer-encoding")
-_Key = tuple[str, str, int]
 
 
 class StaleConnection(Exception):
     """A reused connection closed before any answer byte: safe to retry on a fresh one."""
-
-
-class Target:
-    """What one upstream's requests share: pool key, address and pre-encoded headers."""
-
-    __slots__ = ("get_head", "host", "key", "path", "port", "post_head", "post_tail", "tls")
-
-    def __init__(self, upstream: Upstream) -> None:
-        parts = urlsplit(upstream.base_url)
-        self.tls = parts.scheme == "https"
-        self.host = parts.hostname or ""
-        self.port = parts.port or (443 if self.tls else 80)
-        self.key: _Key = (parts.scheme, self.host, self.port)
-        self.path = quote(parts.path.rstrip("/"), safe="/%:@!$&'()*+,;=-._~").encode()
-        netloc = f"[{self.host}]" if ":" in self.host else self.host
-        if parts.port is not None and parts.port != (443 if self.tls else 80):
-            netloc += f":{parts.port}"
-        auth = f"Authorization: Bearer {upstream.api_key}\r\n" if upstream.api_key else ""
-        if any(c in (upstream.api_key or "") for c in "\r\n\0"):
-            raise UpstreamError(f"The upstream '{upstream.name}' has an invalid API key.")
-        tail = f"{auth}User-Agent: sluice-gateway\r\n\r\n".encode("latin-1")
-        self.post_head = (
-            f" HTTP/1.1\r\nHost: {netloc}\r\nContent-Type: application/json\r\nContent-Length: "
-        ).encode("latin-1")
-        self.post_tail = b"\r\n" + tail
-        self.get_head = f" HTTP/1.1\r\nHost: {netloc}\r\n".encode("latin-1") + tail
-
-    def request(self, method: str, path: str, payload: bytes | None) -> bytes:
-        target = self.path + path.encode("latin-1")
-        if payload is None:
-            return method.encode() + b" " + target + self.get_head
-        return b"".join(
-            (method.encode(), b" ", target, self.post_head, b"%d" % len(payload),
-             self.post_tail, payload)
-        )  # fmt: skip
 
 
 class Connection(asyncio.Protocol):
