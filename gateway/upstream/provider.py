@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.settings import UpstreamSettings
@@ -236,6 +237,12 @@ class OpenAICompatibleProvider:
             response = await self._session.request(
                 method, upstream.base_url + path, data=payload, headers=self._headers(upstream)
             )
+        except aiohttp.ClientResponseError as exc:
+            # aiohttp's parser reports a header line past max_field_size as "Got more than N
+            # bytes" (LineTooLong, rewrapped as a plain HttpProcessingError on the way out).
+            if isinstance(exc.__cause__, HttpProcessingError) and "Got more than" in exc.message:
+                raise headers_too_large(upstream.name, self._settings.max_header_bytes) from exc
+            raise _map(exc, upstream) from exc
         except Exception as exc:
             raise _map(exc, upstream) from exc
         _check_head(response, upstream, self._settings.max_header_bytes)
@@ -257,6 +264,10 @@ class OpenAICompatibleProvider:
 
     async def stream(self, upstream: Upstream, path: str, payload: bytes) -> UpstreamStream:
         response = await self._open("POST", upstream, path, payload)
+        limit = self._settings.max_stream_bytes
+        if response.content_length is not None and response.content_length > limit:
+            response.close()  # refused on its head, as the lean client does
+            raise body_too_large(upstream.name, limit, streamed=True)
         return UpstreamStream(upstream, response, self._settings)
 
     async def get(self, upstream: Upstream, path: str) -> UpstreamReply:
