@@ -33,10 +33,11 @@ __all__ = [
     "Provider",
     "UpstreamReply",
     "UpstreamStream",
+    "body_too_large",
     "create_http_session",
     "default_tls",
+    "headers_too_large",
     "tls_error",
-    "too_large",
 ]
 
 log = logging.getLogger("sluice.upstream")
@@ -72,7 +73,7 @@ def tls_error(name: str, exc: ssl.SSLError) -> UpstreamError:
     return UpstreamError(message)
 
 
-def too_large(name: str, what: str, limit: int, setting: str) -> UpstreamError:
+def _too_large(name: str, what: str, limit: int, setting: str) -> UpstreamError:
     return UpstreamError(
         f"The upstream '{name}' answer was too large: {what} more than {limit} bytes ({setting})."
     )
@@ -80,12 +81,12 @@ def too_large(name: str, what: str, limit: int, setting: str) -> UpstreamError:
 
 def body_too_large(name: str, limit: int, *, streamed: bool = False) -> UpstreamError:
     if streamed:
-        return too_large(name, "the stream sent", limit, "SLUICE_UPSTREAM_MAX_STREAM_BYTES")
-    return too_large(name, "the body has", limit, "SLUICE_UPSTREAM_MAX_BODY_BYTES")
+        return _too_large(name, "the stream sent", limit, "SLUICE_UPSTREAM_MAX_STREAM_BYTES")
+    return _too_large(name, "the body has", limit, "SLUICE_UPSTREAM_MAX_BODY_BYTES")
 
 
 def headers_too_large(name: str, limit: int) -> UpstreamError:
-    return too_large(name, "its headers have", limit, "SLUICE_UPSTREAM_MAX_HEADER_BYTES")
+    return _too_large(name, "its headers have", limit, "SLUICE_UPSTREAM_MAX_HEADER_BYTES")
 
 
 def create_http_session(settings: UpstreamSettings) -> aiohttp.ClientSession:
