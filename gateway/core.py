@@ -73,7 +73,7 @@ async def build_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         on_flushed=metrics_.log_rows_written.inc,
     )
     lean = LeanProvider(settings.upstream) if settings.upstream.client == "lean" else None
-    provider: Provider = lean or OpenAICompatibleProvider(http)
+    provider: Provider = lean or OpenAICompatibleProvider(http, settings.upstream)
     proxy = ProxyService(
         keys=keys, router=router, provider=provider, log_buffer=log_buffer, metrics=metrics_
     )

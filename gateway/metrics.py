@@ -62,6 +62,13 @@ class GatewayMetrics:
             ["upstream", "kind"],
             registry=r,
         )
+        self.usage_rejected = Counter(
+            "sluice_upstream_usage_rejected_total",
+            "Upstream usage counts not billed as reported (negative, not_integer, absurd, "
+            "inconsistent), by upstream and reason.",
+            ["upstream", "reason"],
+            registry=r,
+        )
         self.log_buffer_depth = Gauge(
             "sluice_log_buffer_rows",
             "Request-log rows waiting to be written.",

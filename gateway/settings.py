@@ -214,6 +214,24 @@ class UpstreamSettings:
     client: str = field(default="lean", metadata=_env("SLUICE_UPSTREAM_CLIENT", _upstream_client))
     """The request path's HTTP client: `lean` (ours, asyncio + httptools; a quarter of
     aiohttp's CPU per call) or `aiohttp`."""
+    max_body_bytes: int = field(
+        default=32 * 1024 * 1024, metadata=_env("SLUICE_UPSTREAM_MAX_BODY_BYTES", _positive_int)
+    )
+    """Largest non-streamed upstream answer (then 502 `upstream_error`, nothing logged of it)."""
+    max_stream_bytes: int = field(
+        default=128 * 1024 * 1024,
+        metadata=_env("SLUICE_UPSTREAM_MAX_STREAM_BYTES", _positive_int),
+    )
+    """Most bytes one upstream stream may send in all (then the stream ends with an error
+    event)."""
+    max_event_bytes: int = field(
+        default=1024 * 1024, metadata=_env("SLUICE_UPSTREAM_MAX_EVENT_BYTES", _positive_int)
+    )
+    """Largest single event of an upstream stream (then the stream ends with an error event)."""
+    max_header_bytes: int = field(
+        default=64 * 1024, metadata=_env("SLUICE_UPSTREAM_MAX_HEADER_BYTES", _positive_int)
+    )
+    """Largest upstream response head, status line and headers together (then 502)."""
 
 
 @dataclass(frozen=True, slots=True)

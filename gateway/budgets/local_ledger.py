@@ -172,7 +172,7 @@ class LocalLedger:
                 if not holds.amounts:
                     del self._holds[ref.key]
             if failed_at_ms == 0 or counter.rebuilt_at < failed_at_ms:
-                counter.spent += cost
+                counter.spent += max(cost, 0)  # money only moves forward: never a credit
             if ref.soft is not None and counter.spent >= ref.soft and not counter.alerted:
                 counter.alerted = True
                 alerts.append(index)
@@ -192,7 +192,7 @@ class LocalLedger:
                     kept.amounts[hold.reservation_id] = hold.amount
                     heapq.heappush(kept.expiries, (hold.expires_at_ms, hold.reservation_id))
         reserved = sum(kept.amounts.values()) if kept is not None else 0
-        self._counters[ref.key] = _Counter(spent, reserved, now_ms, ref.expire_at)
+        self._counters[ref.key] = _Counter(max(spent, 0), reserved, now_ms, ref.expire_at)
         return True
 
     async def status(

@@ -42,5 +42,6 @@ def price_ticks(usd_per_million: Decimal) -> Decimal:
 
 def tokens_cost(amount: Decimal, *, worst_case: bool = False) -> int:
     """A request's summed token cost in whole ticks: rounded up for reservations, half up for
-    the settled cost, so a reservation never falls short of the cost it covers."""
-    return int(amount.to_integral_value(ROUND_CEILING if worst_case else ROUND_HALF_UP))
+    the settled cost, so a reservation never falls short of the cost it covers. Never
+    negative: no count or price, however it came, turns a cost into a credit."""
+    return max(int(amount.to_integral_value(ROUND_CEILING if worst_case else ROUND_HALF_UP)), 0)

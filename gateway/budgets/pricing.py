@@ -58,11 +58,14 @@ class ModelPrice:
 
     def cost_ticks(self, usage: Usage) -> int:
         """What the upstream bills for `usage` (cached prompt tokens at the cached price)."""
-        cached = min(max(usage.cached_tokens, 0), usage.prompt_tokens)
+        # Counts are checked where they are parsed (gateway.proxy.usage); guarded here as well,
+        # so that no Usage, wherever it was built, can make a cost negative.
+        prompt = max(usage.prompt_tokens, 0)
+        cached = min(max(usage.cached_tokens, 0), prompt)
         amount = (
-            (usage.prompt_tokens - cached) * self._input_ticks
+            (prompt - cached) * self._input_ticks
             + cached * self._cached_ticks
-            + usage.completion_tokens * self._output_ticks
+            + max(usage.completion_tokens, 0) * self._output_ticks
         )
         return tokens_cost(amount)
 

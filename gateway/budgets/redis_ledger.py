@@ -49,7 +49,8 @@ def _settle_call(
     reservation_id: str, cost: int, refs: list[CounterRef], failed_at_ms: int, marker_ttl_s: int
 ) -> tuple[list[str], list[Any]]:
     keys = [f"{PREFIX}s:{reservation_id}"]
-    args: list[Any] = [reservation_id, cost, marker_ttl_s, failed_at_ms]
+    # Money only moves forward: a settlement never credits a counter, whatever its caller says.
+    args: list[Any] = [reservation_id, max(cost, 0), marker_ttl_s, failed_at_ms]
     for ref in refs:
         keys += _keys(ref)
         args.append(-1 if ref.soft is None else ref.soft)
@@ -164,7 +165,7 @@ class RedisLedger:
     async def install(
         self, ref: CounterRef, spent: int, *, now_ms: int, holds: Sequence[Hold] = ()
     ) -> bool:
-        args: list[Any] = [spent, now_ms, ref.expire_at]
+        args: list[Any] = [max(spent, 0), now_ms, ref.expire_at]
         for hold in holds:
             args += [hold.reservation_id, hold.amount, hold.expires_at_ms]
         reply = await self._run(_INSTALL, _keys(ref), args)

@@ -25,7 +25,9 @@ class SpendQuery:
 
     async def spent_ticks(self, budget: BudgetRecord, window: Window) -> int:
         ticks = cast(func.round(RequestLog.cost_usd * TICKS_PER_USD), BigInteger)
-        query = select(func.coalesce(func.sum(ticks), 0)).where(RequestLog.cost_usd.is_not(None))
+        # Only positive costs count: a negative one (logged before usage was checked) is not
+        # money the budget got back.
+        query = select(func.coalesce(func.sum(ticks), 0)).where(RequestLog.cost_usd > 0)
         conditions: list[Any] = []
         if window.start is not None:
             conditions.append(RequestLog.created_at >= window.start)
@@ -45,4 +47,4 @@ class SpendQuery:
             conditions.append(RequestLog.tags[tag[0]].as_string() == tag[1])
         async with self._sessions() as session:
             total = await session.scalar(query.where(*conditions))
-        return int(total or 0)
+        return max(int(total or 0), 0)

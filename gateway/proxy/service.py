@@ -256,8 +256,10 @@ class ProxyService:
                 ) from None
             entry.model_served = parsed.model
             if parsed.usage is not None:
-                usage = parsed.usage.to_usage()
-            else:  # never bill zero: count what was sent and what came back
+                checked = parsed.usage.check()
+                usage = checked.usage
+                self._count_usage_problems(route, checked.problems)
+            if usage is None:  # never bill zero: count what was sent and what came back
                 usage = estimated_usage(entry.endpoint, route.model, payload, response_body)
             response_body, output_text = summarize(response_body)
         else:
@@ -295,6 +297,10 @@ class ProxyService:
         if upstream.status != 200:
             try:
                 error = await upstream.read()
+            except SluiceError:  # e.g. too large: the hold must not wait for its expiry
+                await self._settle(reservation, route, None)
+                self.metrics.upstream_errors.labels(route.upstream.name, "transport").inc()
+                raise
             finally:
                 upstream.close()
             await self._settle(reservation, route, None)
@@ -326,7 +332,7 @@ class ProxyService:
         try:
             try:
                 async for chunk in upstream.chunks():
-                    events, pending = split_events(pending + chunk)
+                    events, pending = split_events(pending + chunk, upstream.max_event_bytes)
                     out = [forwarded for event in events if (forwarded := state.feed(event))]
                     if out:
                         yield b"".join(out)
@@ -359,6 +365,7 @@ class ProxyService:
         outcome: str,
     ) -> None:
         usage = state.usage
+        self._count_usage_problems(route, state.usage_problems)
         if usage is None:
             # Never bill zero: count what was sent and what came back.
             prompt = count_chat_prompt(route.model, fields.messages, fields.tools, fields.functions)
@@ -379,6 +386,10 @@ class ProxyService:
         self._finish(entry, call, state.text)
 
     # -- bookkeeping ---------------------------------------------------------------------
+
+    def _count_usage_problems(self, route: Route, problems: tuple[str, ...]) -> None:
+        for reason in problems:
+            self.metrics.usage_rejected.labels(route.upstream.name, reason).inc()
 
     def _entry(self, call: CallContext, endpoint: str, request_body: Any) -> LogEntry:
         return LogEntry(

@@ -13,8 +13,9 @@ from typing import Any
 import msgspec
 
 from gateway.proxy.stages import Usage
+from gateway.proxy.usage import UsageFields
 
-__all__ = ["MalformedStream", "StreamState", "split_events"]
+__all__ = ["MalformedStream", "StreamState", "UsageFields", "split_events"]
 
 
 class MalformedStream(Exception):
@@ -38,21 +39,6 @@ class _Choice(msgspec.Struct):
     finish_reason: str | None = None
 
 
-class _TokenDetails(msgspec.Struct):
-    cached_tokens: int | None = None
-
-
-class UsageFields(msgspec.Struct):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    prompt_tokens_details: _TokenDetails | None = None
-
-    def to_usage(self) -> Usage:
-        details = self.prompt_tokens_details
-        cached = details.cached_tokens if details and details.cached_tokens else 0
-        return Usage(self.prompt_tokens, self.completion_tokens, cached)
-
-
 class _Chunk(msgspec.Struct):
     id: str | None = None
     model: str | None = None
@@ -63,16 +49,28 @@ class _Chunk(msgspec.Struct):
 _decode_chunk = msgspec.json.Decoder(_Chunk).decode
 
 
-def split_events(pending: bytes) -> tuple[list[bytes], bytes]:
-    """Complete events (each ending in a blank line) and the unfinished rest."""
+def split_events(pending: bytes, max_event: int | None = None) -> tuple[list[bytes], bytes]:
+    """Complete events (each ending in a blank line) and the unfinished rest; MalformedStream
+    when an event, finished or not, is longer than `max_event` bytes."""
     if b"\r" in pending:
         pending = pending.replace(b"\r\n", b"\n")
     events = []
     start = 0
     while (end := pending.find(b"\n\n", start)) != -1:
+        if max_event is not None and end + 2 - start > max_event:
+            raise _event_too_large(max_event)
         events.append(pending[start : end + 2])
         start = end + 2
+    if max_event is not None and len(pending) - start > max_event:
+        raise _event_too_large(max_event)
     return events, pending[start:]
+
+
+def _event_too_large(limit: int) -> MalformedStream:
+    return MalformedStream(
+        f"the upstream answer was too large: an event of more than {limit} bytes "
+        "(SLUICE_UPSTREAM_MAX_EVENT_BYTES)"
+    )
 
 
 class StreamState:
@@ -84,6 +82,8 @@ class StreamState:
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
+        self.usage_problems: tuple[str, ...] = ()
+        """What was wrong with the upstream's usage chunk (see gateway.proxy.usage)."""
         self.model: str | None = None
         self.response_id: str | None = None
         self.done = False
@@ -121,7 +121,8 @@ class StreamState:
             if choice.finish_reason:
                 self.finish_reason = choice.finish_reason
         if chunk.usage is not None:
-            self.usage = chunk.usage.to_usage()
+            checked = chunk.usage.check()
+            self.usage, self.usage_problems = checked.usage, checked.problems
             if not chunk.choices and not self.client_wants_usage:
                 return None
         return event

@@ -15,6 +15,11 @@ disturb each other:
     #fault=nousage   omit usage (streams: no usage chunk even with include_usage)
     #fault=flaky:K   answer 500 to the first K requests with this directive and the same #key=ID
     #delay=MS        wait MS milliseconds before each streamed chunk / before a non-stream answer
+    #usage=K:V,...   hostile usage: set these counts (JSON scalars, e.g. prompt_tokens:-1000,
+                     completion_tokens:1.5); cached_tokens and reasoning_tokens go to the details
+    #pad=N           append N bytes of "x" to the content (streams: in one event), or to the
+                     message of a #fault=STATUS error
+    #headers=N       add about N bytes of response headers (X-Fake-Pad-i, 4 KiB each)
 
 Usage is exact and computed by `gateway.tokens.counting` with the requested model's encoding
 (o200k_base for gpt-4o*, fake-* and unknown models): prompts by OpenAI's chat billing rules,
@@ -28,6 +33,7 @@ import base64
 import hashlib
 import math
 import re
+import ssl
 import struct
 import threading
 import time
@@ -44,7 +50,12 @@ JSON_CONTENT = '{"answer":42,"ok":true}'
 _CREATED = 1700000000
 _MAX_RECORDED = 10_000
 _REPLY_RE = re.compile(r"#reply=([^\r\n]*)")
-_DIRECTIVE_RE = re.compile(r"(?<!\S)#(echo|json|words|fault|sleep|delay|key)(?:=(\S+))?")
+_DIRECTIVE_RE = re.compile(
+    r"(?<!\S)#(echo|json|words|fault|sleep|delay|key|usage|pad|headers)(?:=(\S+))?"
+)
+_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
+               "reasoning_tokens")  # fmt: skip
+_HEADER_PIECE = 4096
 _PIECE_RE = re.compile(r"\s*\S+|\s+$")
 _FAULT_RE = re.compile(r"[45]\d\d|timeout|reset|malformed|nousage|flaky:\d+")
 _COMPLETION_DETAILS = ("reasoning_tokens", "audio_tokens", "accepted_prediction_tokens")
@@ -84,6 +95,39 @@ class Directives:
     sleep_s: float = 30.0
     delay_s: float = 0.0
     key: str = ""
+    usage: dict[str, Any] = field(default_factory=dict)
+    pad: int = 0
+    header_bytes: int = 0
+
+
+def _usage_overrides(raw: str) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for pair in filter(None, raw.split(",")):
+        name, _, value = pair.partition(":")
+        if name not in _USAGE_KEYS:
+            raise ValueError(f"bad fake directive value: unknown usage count {name!r}")
+        try:
+            overrides[name] = msgspec.json.decode(value)
+        except msgspec.DecodeError:
+            raise ValueError(f"bad fake directive value: {value!r} is not JSON") from None
+    return overrides
+
+
+def _hostile_usage(usage: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    usage = {**usage}
+    for name, value in overrides.items():
+        if name == "cached_tokens":
+            usage["prompt_tokens_details"] = {**usage.get("prompt_tokens_details", {}), name: value}
+        elif name == "reasoning_tokens":
+            details = usage.get("completion_tokens_details", {})
+            usage["completion_tokens_details"] = {**details, name: value}
+        else:
+            usage[name] = value
+    return usage
+
+
+def _pad_headers(size: int) -> dict[str, str]:
+    return {f"X-Fake-Pad-{i}": "p" * _HEADER_PIECE for i in range(-(-size // _HEADER_PIECE))}
 
 
 def parse_directives(text: str) -> Directives:
@@ -96,12 +140,15 @@ def parse_directives(text: str) -> Directives:
         words = int(found["words"]) if "words" in found else None
         sleep_s = float(found.get("sleep") or 30.0)
         delay_s = float(found.get("delay") or 0.0) / 1000.0
+        pad = int(found.get("pad") or 0)
+        header_bytes = int(found.get("headers") or 0)
     except ValueError as exc:
         raise ValueError(f"bad fake directive value: {exc}") from None
     fault = found.get("fault")
     if fault is not None and not _FAULT_RE.fullmatch(fault):
         raise ValueError(f"unknown fake fault {fault!r}")
-    if (words is not None and words < 0) or sleep_s < 0 or delay_s < 0:
+    usage = _usage_overrides(found.get("usage", ""))
+    if (words is not None and words < 0) or min(sleep_s, delay_s, pad, header_bytes) < 0:
         raise ValueError("fake directive values must not be negative")
     return Directives(
         echo="echo" in found,
@@ -112,6 +159,9 @@ def parse_directives(text: str) -> Directives:
         sleep_s=sleep_s,
         delay_s=delay_s,
         key=found.get("key", ""),
+        usage=usage,
+        pad=pad,
+        header_bytes=header_bytes,
     )
 
 
@@ -193,7 +243,7 @@ async def _apply_faults(
         if counters[counter_key] <= int(fault.partition(":")[2]):
             return _error(500, f"Fake flaky failure {counters[counter_key]} of {fault}.")
     elif fault.isdigit():
-        return _error(int(fault), f"Fake fault {fault} requested by directive.")
+        return _error(int(fault), f"Fake fault {fault} requested by directive." + "x" * d.pad)
     elif fault == "timeout":
         await asyncio.sleep(d.sleep_s)
     if streaming:
@@ -230,6 +280,10 @@ def _last_user_text(messages: list[Any]) -> str:
 
 
 def _content(d: Directives, body: dict[str, Any], user_text: str) -> str:
+    return _base_content(d, body, user_text) + "x" * d.pad
+
+
+def _base_content(d: Directives, body: dict[str, Any], user_text: str) -> str:
     if d.echo:
         return msgspec.json.encode(body, order="sorted").decode()
     if d.reply is not None:
@@ -285,6 +339,8 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     }
     try:
         usage = None if d.fault == "nousage" else _chat_usage(body, model, content)
+        if usage is not None and d.usage:
+            usage = _hostile_usage(usage, d.usage)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # Messages or tools the counter cannot read are ones OpenAI would reject as well.
         return _error(400, f"Malformed messages or tools: {exc!r}")
@@ -295,7 +351,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     answer = {**head, "choices": [choice]}
     if usage is not None:
         answer["usage"] = usage
-    return _json(answer)
+    return _json(answer, headers=_pad_headers(d.header_bytes) if d.header_bytes else None)
 
 
 async def _stream_chat(
@@ -310,7 +366,11 @@ async def _stream_chat(
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
     resp = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            **_pad_headers(d.header_bytes),
+        }
     )
     await resp.prepare(request)
 
@@ -389,7 +449,7 @@ async def _embeddings(request: web.Request) -> web.StreamResponse:
     tokens = count_embedding_input(model, body["input"])
     answer: dict[str, Any] = {"object": "list", "data": data, "model": model}
     if d.fault != "nousage":
-        answer["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}
+        answer["usage"] = _hostile_usage({"prompt_tokens": tokens, "total_tokens": tokens}, d.usage)
     return _json(answer)
 
 
@@ -440,12 +500,12 @@ def create_fake_app() -> web.Application:
 class FakeUpstream:
     """A running fake on an event loop; build it with `start_fake_upstream`."""
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int) -> None:
+    def __init__(self, runner: web.AppRunner, host: str, port: int, scheme: str = "http") -> None:
         self._runner = runner
         self._state = runner.app[_STATE]
         self.host = host
         self.port = port
-        self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
+        self.base_url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/v1"
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -465,18 +525,21 @@ class FakeUpstream:
         await self.close()
 
 
-async def start_fake_upstream(host: str = "127.0.0.1", port: int = 0) -> FakeUpstream:
-    """Start the fake on `host:port` (0 picks a free port) on the running loop."""
+async def start_fake_upstream(
+    host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+) -> FakeUpstream:
+    """Start the fake on `host:port` (0 picks a free port) on the running loop; over HTTPS
+    with the server context `tls`."""
     # handler_cancellation stops a delayed or sleeping handler once its client hangs up, and the
     # short shutdown_timeout keeps close() fast even when a #fault=timeout handler is in flight.
     runner = web.AppRunner(
         create_fake_app(), handler_cancellation=True, shutdown_timeout=1.0, access_log=None
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=tls)
     await site.start()
     bound_port = int(runner.addresses[0][1])
-    return FakeUpstream(runner, host, bound_port)
+    return FakeUpstream(runner, host, bound_port, "http" if tls is None else "https")
 
 
 def run_fake_upstream(host: str = "127.0.0.1", port: int = 8900) -> None:
@@ -498,8 +561,10 @@ class FakeUpstreamThread:
 
     Inside the `with` block, `base_url`, `port` and `requests` are those of the running fake."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._host, self._port = host, port
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self._host, self._port, self._tls = host, port, tls
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._fake: FakeUpstream | None = None
@@ -514,7 +579,7 @@ class FakeUpstreamThread:
 
     def __enter__(self) -> Self:
         self._thread.start()
-        starting = start_fake_upstream(self._host, self._port)
+        starting = start_fake_upstream(self._host, self._port, self._tls)
         try:
             self._fake = asyncio.run_coroutine_threadsafe(starting, self._loop).result(timeout=30)
         except BaseException:

@@ -11,7 +11,9 @@ one bytes buffer per request and parses the answer with httptools' C parser.
 
 Failures map to gateway errors as in `gateway.upstream.provider`:
     connect timeout, read silence, total deadline            -> UpstreamTimeout (504)
-    refused, reset or EOF before an answer, TLS failure       -> UpstreamError (502)
+    refused, reset or EOF before an answer                    -> UpstreamError (502)
+    a TLS certificate that does not verify                    -> UpstreamError (502), logged
+    head or body past SLUICE_UPSTREAM_MAX_*_BYTES             -> UpstreamError (502)
     reset or EOF mid-body, malformed HTTP                     -> UpstreamError (502)
 A pooled connection that the upstream closed before sending any byte of the answer (the
 keep-alive race) is retried once on a fresh connection.
@@ -26,7 +28,8 @@ import ssl
 from collections.abc import AsyncIterator
 
 from gateway.settings import UpstreamSettings
-from gateway.upstream.lean_pool import HIGH_WATER, Connection, Pool, StaleConnection, Target
+from gateway.upstream.lean_pool import HIGH_WATER, Connection, Pool, StaleConnection
+from gateway.upstream.lean_target import Target
 from gateway.upstream.provider import UpstreamReply, UpstreamStream
 from gateway.upstream.routing import Upstream
 
@@ -36,9 +39,14 @@ __all__ = ["HIGH_WATER", "LeanProvider", "LeanStream"]
 class LeanStream(UpstreamStream):
     """An open upstream response, as `UpstreamStream`: status and headers, then the body."""
 
-    def __init__(self, upstream: Upstream, conn: Connection, pool: Pool) -> None:
+    def __init__(
+        self, upstream: Upstream, conn: Connection, pool: Pool, settings: UpstreamSettings
+    ) -> None:
         # No super().__init__(): that one wraps an aiohttp response; only the interface is shared.
+        # The connection enforces the body bound as bytes arrive.
         self.upstream = upstream
+        self.max_bytes = settings.max_stream_bytes
+        self.max_event_bytes = settings.max_event_bytes
         self.status = conn.status
         self.headers = conn.headers
         self._conn: Connection | None = conn
@@ -88,7 +96,7 @@ class LeanProvider:
         return self._pool.open_connections
 
     async def complete(self, upstream: Upstream, path: str, payload: bytes) -> UpstreamReply:
-        response = await self.stream(upstream, path, payload)
+        response = await self._open("POST", upstream, path, payload, streamed=False)
         try:
             body = await response.read()
         finally:
@@ -96,10 +104,10 @@ class LeanProvider:
         return UpstreamReply(response.status, body, response.headers)
 
     async def stream(self, upstream: Upstream, path: str, payload: bytes) -> LeanStream:
-        return await self._open("POST", upstream, path, payload)
+        return await self._open("POST", upstream, path, payload, streamed=True)
 
     async def get(self, upstream: Upstream, path: str) -> UpstreamReply:
-        response = await self._open("GET", upstream, path, None)
+        response = await self._open("GET", upstream, path, None, streamed=False)
         try:
             body = await response.read()
         finally:
@@ -110,7 +118,7 @@ class LeanProvider:
         self._pool.close()
 
     async def _open(
-        self, method: str, upstream: Upstream, path: str, payload: bytes | None
+        self, method: str, upstream: Upstream, path: str, payload: bytes | None, *, streamed: bool
     ) -> LeanStream:
         target = self._targets.get(upstream)
         if target is None:
@@ -118,11 +126,13 @@ class LeanProvider:
         settings = self._settings
         deadline = asyncio.get_running_loop().time() + settings.total_timeout
         request = target.request(method, path, payload)
+        max_body = settings.max_stream_bytes if streamed else settings.max_body_bytes
+        limits = (max_body, settings.max_header_bytes, streamed)
         fresh = False
         while True:
             conn = await self._pool.acquire(target, upstream.name, deadline, fresh)
             try:
-                await conn.send(request, upstream.name, settings.read_timeout, deadline)
+                await conn.send(request, upstream.name, settings.read_timeout, deadline, limits)
             except StaleConnection:
                 self._pool.discard(conn)
                 fresh = True  # a fresh connection is never stale: this retries once
@@ -130,4 +140,4 @@ class LeanProvider:
             except BaseException:
                 self._pool.discard(conn)
                 raise
-            return LeanStream(upstream, conn, self._pool)
+            return LeanStream(upstream, conn, self._pool, settings)

@@ -7,59 +7,29 @@ import asyncio
 import collections
 import ssl
 from typing import cast
-from urllib.parse import quote, urlsplit
 
 import httptools
 
 from gateway.errors import UpstreamError, UpstreamTimeout
-from gateway.upstream.provider import PASS_HEADERS
-from gateway.upstream.routing import Upstream
+from gateway.upstream.lean_target import Key as _Key
+from gateway.upstream.lean_target import Target
+from gateway.upstream.provider import (
+    PASS_HEADERS,
+    body_too_large,
+    default_tls,
+    headers_too_large,
+    tls_error,
+)
 
-__all__ = ["HIGH_WATER", "Connection", "Pool", "StaleConnection", "Target"]
+__all__ = ["HIGH_WATER", "Connection", "Pool", "StaleConnection"]
 
 HIGH_WATER = 256 * 1024  # buffered body bytes beyond which the socket stops being read
 _PASS = frozenset(name.encode() for name in PASS_HEADERS)
 _FRAMING = (b"content-length", b"transfer-encoding")
-_Key = tuple[str, str, int]
 
 
 class StaleConnection(Exception):
     """A reused connection closed before any answer byte: safe to retry on a fresh one."""
-
-
-class Target:
-    """What one upstream's requests share: pool key, address and pre-encoded headers."""
-
-    __slots__ = ("get_head", "host", "key", "path", "port", "post_head", "post_tail", "tls")
-
-    def __init__(self, upstream: Upstream) -> None:
-        parts = urlsplit(upstream.base_url)
-        self.tls = parts.scheme == "https"
-        self.host = parts.hostname or ""
-        self.port = parts.port or (443 if self.tls else 80)
-        self.key: _Key = (parts.scheme, self.host, self.port)
-        self.path = quote(parts.path.rstrip("/"), safe="/%:@!$&'()*+,;=-._~").encode()
-        netloc = f"[{self.host}]" if ":" in self.host else self.host
-        if parts.port is not None and parts.port != (443 if self.tls else 80):
-            netloc += f":{parts.port}"
-        auth = f"Authorization: Bearer {upstream.api_key}\r\n" if upstream.api_key else ""
-        if any(c in (upstream.api_key or "") for c in "\r\n\0"):
-            raise UpstreamError(f"The upstream '{upstream.name}' has an invalid API key.")
-        tail = f"{auth}User-Agent: sluice-gateway\r\n\r\n".encode("latin-1")
-        self.post_head = (
-            f" HTTP/1.1\r\nHost: {netloc}\r\nContent-Type: application/json\r\nContent-Length: "
-        ).encode("latin-1")
-        self.post_tail = b"\r\n" + tail
-        self.get_head = f" HTTP/1.1\r\nHost: {netloc}\r\n".encode("latin-1") + tail
-
-    def request(self, method: str, path: str, payload: bytes | None) -> bytes:
-        target = self.path + path.encode("latin-1")
-        if payload is None:
-            return method.encode() + b" " + target + self.get_head
-        return b"".join(
-            (method.encode(), b" ", target, self.post_head, b"%d" % len(payload),
-             self.post_tail, payload)
-        )  # fmt: skip
 
 
 class Connection(asyncio.Protocol):
@@ -90,12 +60,28 @@ class Connection(asyncio.Protocol):
         self._read_timeout = 0.0
         self._deadline = 0.0
         self._last_rx = 0.0
+        self._max_body = 0
+        self._max_head = 0
+        self._streamed = False
+        self._body_bytes = 0
+        self._head_bytes = 0
+        self._head_received = 0
 
     # -- the exchange ------------------------------------------------------------------------
 
-    async def send(self, request: bytes, name: str, read_timeout: float, deadline: float) -> None:
-        """Write the request and wait for the response head."""
+    async def send(
+        self,
+        request: bytes,
+        name: str,
+        read_timeout: float,
+        deadline: float,
+        limits: tuple[int, int, bool],
+    ) -> None:
+        """Write the request and wait for the response head. `limits`: the most body bytes,
+        the most head bytes, and whether the body is a stream (for the error's wording)."""
         self.name = name
+        self._max_body, self._max_head, self._streamed = limits
+        self._body_bytes = self._head_bytes = self._head_received = 0
         self.status, self.headers, self.keep_alive = 0, {}, False
         self._parser = httptools.HttpResponseParser(self)
         self._received = self._headers_done = self._framed = self.complete = False
@@ -113,6 +99,8 @@ class Connection(asyncio.Protocol):
             if self._error is not None:
                 raise self._error
             await self._wait()
+        if self._error is not None:
+            raise self._error
 
     async def next_piece(self) -> bytes:
         """The body bytes buffered so far, waiting for some; b"" once the body is complete."""
@@ -211,7 +199,14 @@ class Connection(asyncio.Protocol):
         try:
             parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            # A no-op when a callback failed the exchange (a limit) and stopped the parser.
             self._fail(UpstreamError(f"The upstream '{self.name}' sent a malformed response."))
+            return
+        if not self._headers_done:
+            # httptools holds a header until it ends: bound the unfinished head as it grows.
+            self._head_received += len(data)
+            if self._head_received > self._max_head:
+                self._fail(headers_too_large(self.name, self._max_head))
 
     def eof_received(self) -> bool:
         self._on_close()
@@ -233,12 +228,22 @@ class Connection(asyncio.Protocol):
 
     # -- httptools callbacks -----------------------------------------------------------------
 
+    def _over_limit(self, error: UpstreamError) -> None:
+        self._fail(error)
+        raise error  # stops the parser mid-buffer; data_received sees the failure recorded
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > self._max_head:
+            self._over_limit(headers_too_large(self.name, self._max_head))
         name = name.lower()
         if name in _PASS:
             self.headers[name.decode()] = value.decode("latin-1")
         elif name in _FRAMING:
             self._framed = True
+            # A declared length past the bound is refused before a byte of the body is read.
+            if name == b"content-length" and value.isdigit() and int(value) > self._max_body:
+                self._over_limit(body_too_large(self.name, self._max_body, streamed=self._streamed))
 
     def on_headers_complete(self) -> None:
         assert self._parser is not None
@@ -247,6 +252,9 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self._max_body:
+            self._over_limit(body_too_large(self.name, self._max_body, streamed=self._streamed))
         self._pieces.append(body)
         self._buffered += len(body)
         if self._buffered > HIGH_WATER and not self._paused and self.transport is not None:
@@ -313,6 +321,9 @@ class Pool:
         except TimeoutError:
             self.discard(conn)
             raise UpstreamTimeout(f"The upstream '{name}' did not answer in time.") from None
+        except ssl.SSLError as exc:
+            self.discard(conn)
+            raise tls_error(name, exc) from exc
         except OSError as exc:
             self.discard(conn)
             raise UpstreamError(f"The upstream '{name}' could not be reached.") from exc
@@ -390,9 +401,3 @@ class Pool:
             conn.abort()
         self._open.clear()
         self._idle.clear()
-
-
-def default_tls() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.set_alpn_protocols(["http/1.1"])
-    return context

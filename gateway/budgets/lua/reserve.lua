@@ -36,7 +36,9 @@ for i = 1, n do
     redis.call('ZREM', expiries, id)
   end
   local state = redis.call('HMGET', counter, 'spent', 'reserved')
-  local room = tonumber(ARGV[3 + 2 * i]) - tonumber(state[1] or '0') - tonumber(state[2] or '0')
+  -- A negative spend (a credit left by a gateway that trusted negative usage) is no room.
+  local spent = math.max(tonumber(state[1] or '0'), 0)
+  local room = tonumber(ARGV[3 + 2 * i]) - spent - tonumber(state[2] or '0')
   if amount > room then
     return {1, i, room}
   end

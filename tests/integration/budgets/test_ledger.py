@@ -169,3 +169,34 @@ async def test_counters_live_by_the_callers_clock_not_the_stores(
     held = await ledger.reserve("r1", 5, [ref], now_ms=now_ms, expires_at_ms=now_ms + TTL)
     assert held.remaining == (88,)
     assert await ledger.status([ref], now_ms=now_ms) == (CounterState(7, 5),)
+
+
+async def test_money_only_moves_forward_in_the_ledger(
+    ledger_factory: Callable[[], Any],
+) -> None:
+    """Whatever a caller passes, a settlement never credits a counter and an install never
+    starts one below zero."""
+    ledger = await ledger_factory()
+    await ledger.install(A, 40, now_ms=NOW)
+    await _reserve(ledger, "r1", 10, [A])
+    await ledger.settle("r1", -1_000_000, [A], marker_ttl_s=60)
+    assert await ledger.status([A], now_ms=NOW) == (CounterState(40, 0),)
+    await _reserve(ledger, "r2", 10, [A])
+    await ledger.begin_settle("r2", -5, [A], marker_ttl_s=60)
+    assert await ledger.status([A], now_ms=NOW) == (CounterState(40, 0),)
+    assert await ledger.install(B, -1_000_000, now_ms=NOW)
+    assert await ledger.status([B], now_ms=NOW) == (CounterState(0, 0),)
+
+
+async def test_a_negative_spend_left_in_redis_by_an_older_gateway_is_no_room(
+    redis_url: str,
+) -> None:
+    connection = RespConnection(redis_url)
+    await connection.call("FLUSHDB")
+    ledger = RedisLedger(connection)
+    try:
+        await connection.call("HSET", f"{PREFIX}c:{A.key}", "spent", -1000, "reserved", 0)
+        refused = await _reserve(ledger, "r1", A.limit + 1, [A])
+        assert (refused.exceeded, refused.remaining) == (0, (A.limit,))
+    finally:
+        await ledger.close()

@@ -124,3 +124,17 @@ def test_float_prices_from_toml_keep_their_written_digits() -> None:
     assert problems == []
     assert prices["m"].input == Decimal("0.1")
     assert from_ticks(prices["m"].cost_ticks(Usage(3, 1))) == Decimal("0.0000006")
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        Usage(prompt_tokens=-1_000_000, completion_tokens=5),
+        Usage(prompt_tokens=10, completion_tokens=-1_000_000_000),
+        Usage(prompt_tokens=-10, completion_tokens=-5, cached_tokens=-10),
+    ],
+)
+def test_a_cost_is_never_negative_whatever_usage_it_is_given(usage: Usage) -> None:
+    """The parser checks usage; the cost function guards as well, for any Usage built elsewhere."""
+    honest = Usage(max(usage.prompt_tokens, 0), max(usage.completion_tokens, 0))
+    assert MINI.cost_ticks(usage) == MINI.cost_ticks(honest) >= 0
