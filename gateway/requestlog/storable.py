@@ -9,6 +9,7 @@ its column with a visible marker, so a row reads the same whichever database sto
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -26,12 +27,15 @@ _encode = msgspec.json.Encoder().encode
 # than walking it, and almost every document is clean.
 _ESCAPED_NUL = b"\\u0000"
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 _TEXT_LIMITS: dict[str, int | None] = {
     column.key: column.type.length
     for column in RequestLog.__table__.columns
     if isinstance(column.type, String) and not isinstance(column.type, JSON)
 }
-_JSON_COLUMNS = frozenset(
+_TEXT_COLUMNS = tuple(_TEXT_LIMITS.items())
+_JSON_COLUMNS = tuple(
     column.key for column in RequestLog.__table__.columns if isinstance(column.type, JSON)
 )
 
@@ -44,7 +48,7 @@ def storable_text(value: str, limit: int | None = None) -> str:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            value = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+            value = _SURROGATE.sub(REPLACEMENT, value)
     if limit is not None and len(value) > limit:
         value = value[: limit - len(CUT_MARKER)] + CUT_MARKER
     return value
@@ -53,7 +57,9 @@ def storable_text(value: str, limit: int | None = None) -> str:
 def storable_json(document: Any) -> Any:
     """The JSON document with every string (keys too) made storable; itself when already so."""
     try:
-        if _ESCAPED_NUL not in _encode(document):
+        encoded = _encode(document)
+        # A backslash is a memchr away; the escape's own search only runs when there is one.
+        if encoded.find(b"\\") < 0 or _ESCAPED_NUL not in encoded:
             return document
     except UnicodeEncodeError:
         pass  # a lone surrogate somewhere: clean the whole tree
@@ -76,11 +82,16 @@ def _clean(value: Any) -> Any:
 
 def storable_row(row: dict[str, Any]) -> dict[str, Any]:
     """The row, with each text value fitted to its column and each JSON document cleaned."""
-    for name, value in row.items():
-        if value is None:
+    for name, limit in _TEXT_COLUMNS:
+        value = row.get(name)
+        if value is None or not isinstance(value, str):
             continue
-        if name in _JSON_COLUMNS:
+        # The common case, decided without copying: short ASCII without a NUL.
+        if value.isascii() and (limit is None or len(value) <= limit) and "\x00" not in value:
+            continue
+        row[name] = storable_text(value, limit)
+    for name in _JSON_COLUMNS:
+        value = row.get(name)
+        if value is not None:
             row[name] = storable_json(value)
-        elif isinstance(value, str) and name in _TEXT_LIMITS:
-            row[name] = storable_text(value, _TEXT_LIMITS[name])
     return row
