@@ -151,6 +151,22 @@ async def test_rows_unwritten_at_shutdown_are_dead_lettered_to_the_file(tmp_path
     assert len(buffer) == 0
 
 
+async def test_dead_letters_fall_back_to_the_file_when_their_table_cannot_take_them(
+    tmp_path: Path,
+) -> None:
+    # A database without the table (never migrated): the insert fails, the file takes the row.
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bare.db'}")
+    file = tmp_path / "dead.jsonl"
+    dead: list[int] = []
+    row = _entry(user="nul\x00").as_row()
+    await DeadLetters(engine, file, on_dead_lettered=dead.append).store([(row, "refused")])
+    await engine.dispose()
+    [record] = [json.loads(line) for line in file.read_text().splitlines()]
+    assert (record["row_id"], record["error"]) == (row["id"], "refused")
+    assert json.loads(record["row"])["id"] == row["id"]
+    assert dead == [1]
+
+
 async def test_a_reused_request_id_is_made_unique_and_retries_stay_idempotent(
     database_url: str,
 ) -> None:
