@@ -60,6 +60,10 @@ def unique_request_ids(rows: list[dict[str, Any]], taken: dict[str, str]) -> lis
     return out
 
 
+def _renamed(rows: list[dict[str, Any]]) -> dict[str, str]:
+    return {row["id"]: row["request_id"] for row in rows if "~" in row["request_id"]}
+
+
 _REQUEST_ID_LENGTH = 128
 _LOOKUP_CHUNK = 500  # below SQLite's bound-parameter limit
 
@@ -81,14 +85,16 @@ class RequestLogWriter:
             column.key for column in RequestLog.__table__.columns if isinstance(column.type, JSON)
         )
 
-    async def write(self, rows: list[dict[str, Any]]) -> None:
+    async def write(self, rows: list[dict[str, Any]]) -> dict[str, str]:
+        """Store `rows`; returns the request id given instead to each row whose id was reused."""
         if not rows:
-            return
+            return {}
         if not self._postgres:
             async with self._engine.begin() as connection:
                 stored = await self._taken(connection, rows)
-                await connection.execute(self._statement, unique_request_ids(rows, stored))
-            return
+                rows = unique_request_ids(rows, stored)
+                await connection.execute(self._statement, rows)
+            return _renamed(rows)
         columns = list(rows[0])
         names = sql.SQL(", ").join(map(sql.Identifier, columns))
         stage = sql.Identifier(_STAGE)
@@ -118,6 +124,7 @@ class RequestLogWriter:
                         "ON CONFLICT (id) DO NOTHING"
                     ).format(names, stage)
                 )
+        return _renamed(rows)
 
     async def _taken(
         self, connection: AsyncConnection, rows: list[dict[str, Any]]
@@ -258,8 +265,9 @@ class RequestLogBuffer:
     async def _flush_locked(self) -> bool:
         while self._rows:
             batch = [self._rows[i] for i in range(min(self._batch_size, len(self._rows)))]
+            renamed: dict[str, str] = {}
             try:
-                refused = await self._write_splitting([entry.as_row() for entry in batch])
+                refused = await self._write_splitting([entry.as_row() for entry in batch], renamed)
             except Exception as exc:
                 self._last_error = error_text(exc)
                 if not self._database_down:
@@ -289,6 +297,8 @@ class RequestLogBuffer:
             self._waiting_since = time.monotonic() if self._rows else None
             refused_ids = {row.get("id") for row, _ in refused}
             written = [entry for entry in batch if entry.id not in refused_ids]
+            for entry in written:  # listeners (evaluations) refer to the row by its stored id
+                entry.request_id = renamed.get(entry.id, entry.request_id)
             self._on_flushed(len(written))
             for listener in self._listeners:
                 try:
@@ -298,14 +308,14 @@ class RequestLogBuffer:
         return True
 
     async def _write_splitting(
-        self, rows: list[dict[str, Any]]
+        self, rows: list[dict[str, Any]], renamed: dict[str, str]
     ) -> list[tuple[dict[str, Any], str]]:
         """Write `rows`, bisecting around the ones refused for their content; those are returned.
 
         A batch with k bad rows costs about 2k·log2(n) writes, and only when it fails.
         """
         try:
-            await self._writer.write(rows)
+            renamed.update(await self._writer.write(rows))
             return []
         except Exception as exc:
             if not is_row_fault(exc):
@@ -313,8 +323,8 @@ class RequestLogBuffer:
             if len(rows) == 1:
                 return [(rows[0], error_text(exc))]
         middle = len(rows) // 2
-        return await self._write_splitting(rows[:middle]) + await self._write_splitting(
-            rows[middle:]
+        return await self._write_splitting(rows[:middle], renamed) + await self._write_splitting(
+            rows[middle:], renamed
         )
 
     async def close(self, timeout: float = 10.0) -> None:

@@ -174,8 +174,12 @@ async def test_a_reused_request_id_is_made_unique_and_retries_stay_idempotent(
     writer = RequestLogWriter(engine)
     first, second, third = (_entry() for _ in range(3))
     second.request_id = third.request_id = first.request_id
-    await writer.write([first.as_row()])
-    await writer.write([second.as_row(), third.as_row()])  # reused across and within batches
+    assert await writer.write([first.as_row()]) == {}
+    # Reused across batches and within one; the writer says which ids it gave instead.
+    assert await writer.write([second.as_row(), third.as_row()]) == {
+        second.id: f"{first.request_id[:95]}~{second.id}",
+        third.id: f"{first.request_id[:95]}~{third.id}",
+    }
     await writer.write([first.as_row(), second.as_row(), third.as_row()])  # a retry
     await engine.dispose()
     rows = await _rows(database_url, RequestLog, "id", "request_id")
