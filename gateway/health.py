@@ -48,9 +48,10 @@ async def readyz(runtime: NamedDependency[Runtime]) -> ASGIResponse:
     waited = buffer.waiting_for()
     bound = runtime.settings.log.stall_after
     if waited > bound:
+        error = buffer.last_error_kind or "none yet"
         checks["request_log"] = (
             f"stalled: {len(buffer)} rows waiting, none written for {waited:.0f}s "
-            f"(SLUICE_LOG_STALL_AFTER={bound:g}); last error: {buffer.last_error or 'none yet'}"
+            f"(SLUICE_LOG_STALL_AFTER={bound:g}); last error: {error}"
         )
     else:
         checks["request_log"] = "ok"

@@ -213,9 +213,10 @@ class RequestLogBuffer:
         return time.monotonic() - self._waiting_since
 
     @property
-    def last_error(self) -> str:
-        """Why the last write failed ("" once writes succeed again)."""
-        return self._last_error
+    def last_error_kind(self) -> str:
+        """The exception type of the last failed write ("" once writes succeed again); the
+        text, which may quote values, is only logged."""
+        return self._last_error.split(":", 1)[0]
 
     def add_listener(self, listener: Listener) -> None:
         """Called with each batch after it is safely written (evaluations, budgets rebuild)."""
