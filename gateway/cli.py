@@ -15,6 +15,7 @@ from gateway.db.engine import create_engine
 from gateway.db.migrate import migration_state, prepare_database, upgrade
 from gateway.demo import run_demo
 from gateway.evaluations.worker_cli import add_worker_command
+from gateway.logformat import configure_logging
 from gateway.prompts.sync import add_prompt_commands
 from gateway.settings import Settings, SettingsError, load_settings
 from gateway.testing.cli import add_test_commands
@@ -24,15 +25,6 @@ from gateway.upstream.routing import ConfigFileError
 __all__ = ["main"]
 
 log = logging.getLogger("sluice")
-
-
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("sluice").setLevel(level)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -56,6 +48,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        log_config=None,  # uvicorn's records go through configure_logging's escaping formatter
         log_level="warning",
         timeout_graceful_shutdown=15,
         backlog=4096,

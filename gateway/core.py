@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar
@@ -29,6 +30,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.openai.routes import chat_completions, embeddings, list_models
 from gateway.proxy.service import ProxyService
 from gateway.requestlog.buffer import RequestLogBuffer, RequestLogWriter
+from gateway.requestlog.deadletter import DeadLetters, default_dead_letter_file
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.tokens.encodings import get_encoding
@@ -64,11 +66,21 @@ async def build_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     http = create_http_session(settings.upstream)
     metrics_ = GatewayMetrics()
     keys = KeyService(sessions, changes)
+    dead_letter_file = settings.log.dead_letter_file
+    dead_letters = DeadLetters(
+        engine,
+        Path(dead_letter_file)
+        if dead_letter_file
+        else default_dead_letter_file(settings.database.url),
+        on_dead_lettered=metrics_.log_dead_letters.inc,
+        on_lost=metrics_.log_rows_dropped.inc,
+    )
     log_buffer = RequestLogBuffer(
         RequestLogWriter(engine),
         max_rows=settings.log.buffer_max_rows,
         batch_size=settings.log.batch_size,
         flush_interval=settings.log.flush_interval,
+        dead_letters=dead_letters,
         on_dropped=metrics_.log_rows_dropped.inc,
         on_flushed=metrics_.log_rows_written.inc,
     )

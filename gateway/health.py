@@ -21,7 +21,11 @@ async def healthz() -> ASGIResponse:
     return json_response(200, b'{"status":"ok"}')
 
 
-@get("/readyz", summary="The database and the budget store answer", tags=["ops"])
+@get(
+    "/readyz",
+    summary="The database and the budget store answer, and the request log is being written",
+    tags=["ops"],
+)
 async def readyz(runtime: NamedDependency[Runtime]) -> ASGIResponse:
     checks: dict[str, str] = {}
     try:
@@ -38,6 +42,19 @@ async def readyz(runtime: NamedDependency[Runtime]) -> ASGIResponse:
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"unavailable: {type(exc).__name__}"
+    # Rows waiting with no write for longer than the bound: the log is stuck (a locked table,
+    # a read-only database) even if the database answers SELECT 1.
+    buffer = runtime.log_buffer
+    waited = buffer.waiting_for()
+    bound = runtime.settings.log.stall_after
+    if waited > bound:
+        error = buffer.last_error_kind or "none yet"
+        checks["request_log"] = (
+            f"stalled: {len(buffer)} rows waiting, none written for {waited:.0f}s "
+            f"(SLUICE_LOG_STALL_AFTER={bound:g}); last error: {error}"
+        )
+    else:
+        checks["request_log"] = "ok"
     ready = all(value == "ok" for value in checks.values())
     body = msgspec.json.encode({"status": "ok" if ready else "unavailable", "checks": checks})
     return json_response(200 if ready else 503, body)

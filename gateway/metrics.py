@@ -76,12 +76,18 @@ class GatewayMetrics:
         )
         self.log_rows_dropped = Counter(
             "sluice_log_rows_dropped_total",
-            "Request-log rows dropped with the buffer full.",
+            "Request-log rows dropped: the buffer was full, or at shutdown neither the database "
+            "nor the dead-letter file took them.",
             registry=r,
         )
         self.log_rows_written = Counter(
             "sluice_log_rows_written_total",
             "Request-log rows written to the database.",
+            registry=r,
+        )
+        self.log_dead_letters = Counter(
+            "sluice_request_log_dead_letters",
+            "Request-log rows the database refused, kept in the dead-letter table or file.",
             registry=r,
         )
         self._models: set[str] = set()

@@ -246,6 +246,15 @@ class LogSettings:
         default=0.2, metadata=_env("SLUICE_LOG_FLUSH_INTERVAL", _positive_float)
     )
     """Seconds between flushes when the buffer is not full."""
+    stall_after: float = field(
+        default=30.0, metadata=_env("SLUICE_LOG_STALL_AFTER", _positive_float)
+    )
+    """Seconds rows may wait with no successful write before /readyz answers 503."""
+    dead_letter_file: str | None = field(
+        default=None, metadata=_env("SLUICE_LOG_DEAD_LETTER_FILE", _optional_str)
+    )
+    """JSONL file for rows neither the log nor its dead-letter table took (default: beside the
+    SQLite database, or sluice-request-log-dead-letters.jsonl in the working directory)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,8 @@ RawHeaders = Iterable[tuple[bytes, bytes]]
 MAX_VARIABLES_HEADER = 8 * 1024
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _TAG_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+# Never '~': the request log stores a reused id as `<id>~<row id>` (requestlog/buffer.py), which
+# must not collide with an id a caller can send.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 _NO_LOG = {"request": (True, False), "response": (False, True), "all": (True, True)}
 

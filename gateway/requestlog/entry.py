@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 
+from gateway.requestlog.storable import storable_row
+
 __all__ = ["LogEntry"]
 
 
@@ -46,4 +48,5 @@ class LogEntry(msgspec.Struct, kw_only=True):
     response_body: Any | None = None
 
     def as_row(self) -> dict[str, Any]:
-        return msgspec.structs.asdict(self)
+        """The row to store: client and upstream strings fitted to what the columns hold."""
+        return storable_row(msgspec.structs.asdict(self))

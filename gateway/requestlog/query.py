@@ -80,13 +80,8 @@ class RequestLogQuery:
             return list((await session.scalars(query)).all())
 
     async def get(self, request_id: str) -> RequestLog | None:
-        """The newest row with this request id (callers may reuse their ids), or by row id."""
-        query = (
-            select(RequestLog)
-            .where(RequestLog.request_id == request_id)
-            .order_by(RequestLog.id.desc())
-            .limit(1)
-        )
+        """The row with this request id (unique: a reused one is `<id>~<row id>`), or row id."""
+        query = select(RequestLog).where(RequestLog.request_id == request_id)
         async with self._sessions() as session:
             row = await session.scalar(query)
             if row is None:

@@ -99,7 +99,7 @@ def test_health_readiness_metrics_and_schema(sqlite_gateway: RunningGateway) -> 
     assert sqlite_gateway.http.get("/healthz").json() == {"status": "ok"}
     ready = sqlite_gateway.http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "request_log": "ok"}
     client = sqlite_gateway.openai()
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}])
     with pytest.raises(openai.InternalServerError):

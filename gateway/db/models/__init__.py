@@ -12,6 +12,7 @@ from gateway.db.models.prompt import Prompt
 from gateway.db.models.prompt_label import PromptLabel
 from gateway.db.models.prompt_version import PromptVersion
 from gateway.db.models.request_log import RequestLog
+from gateway.db.models.request_log_dead_letter import RequestLogDeadLetter
 from gateway.db.models.schedule import Schedule
 from gateway.db.models.test_case import TestCase
 from gateway.db.models.test_result import TestResult
@@ -30,6 +31,7 @@ __all__ = [
     "PromptLabel",
     "PromptVersion",
     "RequestLog",
+    "RequestLogDeadLetter",
     "Schedule",
     "TestCase",
     "TestResult",

@@ -18,7 +18,8 @@ class RequestLog(Base):
     # Time-ordered id made by the gateway: the primary key, the paging cursor and the
     # de-duplication key when a batch is written twice.
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    request_id: Mapped[str] = mapped_column(String(128), index=True)
+    # Unique: a caller's reused id is made unique by the writer (gateway/requestlog/buffer.py).
+    request_id: Mapped[str] = mapped_column(String(128), index=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     endpoint: Mapped[str] = mapped_column(String(32))
     key_id: Mapped[str | None] = mapped_column(String(32), index=True)
