@@ -1,0 +1,72 @@
+"""The `sluice` command line: the gateway's processes and the admin verbs a person types.
+
+Server commands (`serve`, `worker`, `migrate`, `demo`, `fake-upstream`) run the gateway's own
+code; client commands (`prompts`, `test`, `keys`, `budgets`, `pricing`) talk to a running
+gateway's admin API over HTTP (`--url`/`--token`, else SLUICE_URL or SLUICE_HOST:SLUICE_PORT,
+and SLUICE_ADMIN_TOKEN), so curl is optional.
+
+Start-up cost shapes this package. Importing the app (Litestar, SQLAlchemy, every plugin) takes
+seconds, and `sluice --help` must answer at once. So each subcommand is a module here whose top
+level imports only argparse-level code; it registers its parser and imports what the command
+needs inside the function that runs it. Those function-level imports are the one deliberate
+exception to the house rule against lazy imports: they exist for start-up time, not to dodge an
+import cycle. tests/integration/test_cli.py checks that `--help` loads none of the heavy
+modules, and bench/cli_help.py times it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from gateway.cli import (
+    budgets,
+    demo,
+    fake_upstream,
+    keys,
+    migrate,
+    pricing,
+    prompts,
+    serve,
+    testruns,
+    worker,
+)
+from gateway.cli.command import Command, CommandError
+
+__all__ = ["build_parser", "main"]
+
+
+def _version() -> str:
+    try:
+        return version("sluice")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sluice", description="Sluice, the LLM gateway.")
+    parser.add_argument("--version", action="version", version=f"sluice {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (serve, worker, migrate, demo, prompts, testruns, keys, budgets, pricing):
+        module.register(commands)
+    fake_upstream.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Command = args.run
+    try:
+        return run(args)
+    except CommandError as exc:
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
