@@ -38,11 +38,17 @@ def print_table(
     columns: Sequence[str], rows: Iterable[Sequence[str]], out: TextIO | None = None
 ) -> None:
     out = out or sys.stdout
+    rows = list(rows)
     if is_terminal(out):
-        table = Table(*columns, header_style="bold", box=None, pad_edge=False)
+        table = Table(header_style="bold", box=None, pad_edge=False)
+        for index, name in enumerate(columns):
+            # Nothing is cut to fit the terminal: a narrow column wraps, and the first (an id
+            # or a name, what people copy) keeps its full width.
+            widest = max((len(row[index]) for row in rows), default=0) if index == 0 else None
+            table.add_column(name, overflow="fold", min_width=widest)
         for row in rows:
             table.add_row(*row)
-        Console(file=out, highlight=False).print(table)
+        Console(file=out, highlight=False).print(table, crop=False)
         return
     out.write("\t".join(columns) + "\n")
     for row in rows:

@@ -225,16 +225,20 @@ def run_command(
     endpoint = resolve_endpoint(args)
     with AdminClient(endpoint) as client:
         started = client.call("POST", "/admin/test-runs", json=_run_body(args))
-        err.write(f"test run {started['id']}: {started['total']} cases\n")
-        err.flush()
-        progress = _BarProgress(err, started["total"]) if is_terminal(err) else _PlainProgress(err)
+        progress: _PlainProgress | _BarProgress | None = None
         interrupted = False
-        try:
+        try:  # from the moment the run exists, Ctrl-C cancels it
+            err.write(f"test run {started['id']}: {started['total']} cases\n")
+            err.flush()
+            progress = (
+                _BarProgress(err, started["total"]) if is_terminal(err) else _PlainProgress(err)
+            )
             run = _wait(client, started["id"], args.timeout, progress)
         except KeyboardInterrupt:
             interrupted = True
         finally:  # before anything else is written to stderr
-            progress.close()
+            if progress is not None:
+                progress.close()
         if interrupted:
             return _cancel(endpoint, started["id"], err)
         results = client.call("GET", f"/admin/test-runs/{run['id']}/results")["data"]
