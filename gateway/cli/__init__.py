@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from gateway.cli import (
     budgets,
@@ -38,16 +38,27 @@ from gateway.cli.command import Command, CommandError
 __all__ = ["build_parser", "main"]
 
 
-def _version() -> str:
-    try:
-        return version("sluice")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown"
+class _Version(argparse.Action):
+    """`--version`: the installed package's version, looked up only when asked (it costs a
+    scan of the installed distributions, which every `--help` would pay otherwise)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("sluice")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            number = "unknown"
+        print(f"sluice {number}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sluice", description="Sluice, the LLM gateway.")
-    parser.add_argument("--version", action="version", version=f"sluice {_version()}")
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (serve, worker, migrate, demo, prompts, testruns, keys, budgets, pricing):
         module.register(commands)
