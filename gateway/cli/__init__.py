@@ -60,9 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sluice", description="Sluice, the LLM gateway.")
     parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (serve, worker, migrate, demo, prompts, testruns, keys, budgets, pricing):
+    server = (serve, worker, migrate, demo)
+    client = (prompts, testruns, keys, budgets, pricing)
+    for module in (*server, *client, fake_upstream):  # the order `--help` lists them in
         module.register(commands)
-    fake_upstream.register(commands)
     return parser
 
 
@@ -77,7 +78,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
