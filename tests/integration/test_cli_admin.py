@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -217,3 +219,49 @@ def test_ctrl_c_cancels_the_run_on_the_server(start_gateway: Any, sqlite_url: st
     assert run["status"] == "cancelled" and run["completed"] < 20
     assert f"test run {run_id} cancelled on the server" in err
     assert "Traceback" not in err and out == ""
+
+
+def _on_a_terminal(args: list[str], stream: str, **env: str) -> tuple[int, str]:
+    """Run with `stream` ("stdout" or "stderr") on a pseudo-terminal; its text and the code."""
+    controller, terminal = pty.openpty()
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, stream: terminal}
+    process = subprocess.Popen(
+        [SLUICE, *args],
+        env=_env(COLUMNS="200", **env),
+        stdin=subprocess.DEVNULL,
+        stdout=streams["stdout"],
+        stderr=streams["stderr"],
+    )
+    os.close(terminal)
+    code = process.wait(timeout=60)
+    reader.join(timeout=10)
+    os.close(controller)
+    return code, b"".join(chunks).decode()
+
+
+def test_on_a_terminal_tables_and_the_progress_bar_are_drawn(
+    sqlite_gateway: RunningGateway, via_env: dict[str, str]
+) -> None:
+    _ok(["keys", "create", "terminal app"], **via_env)
+    code, table = _on_a_terminal(["keys", "list"], "stdout", **via_env)
+    assert code == 0
+    assert "\x1b[" in table and "terminal app" in table  # styled, where piped output is not
+    _suite(sqlite_gateway, 2, "#reply=ok")
+    code, progress = _on_a_terminal(["test", "run", "qa"], "stderr", **via_env)
+    assert code == 0
+    assert "━" in progress and "pass 2" in progress  # rich's bar, not the plain lines
+    assert "2/2 done" not in progress
