@@ -77,4 +77,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {line}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
         return 130

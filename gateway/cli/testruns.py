@@ -124,9 +124,11 @@ def _cancel(endpoint: Endpoint, run_id: str, err: TextIO) -> int:
     from gateway.cli.admin_client import AdminClient
 
     err.write(f"\ninterrupted: cancelling test run {run_id} on the server\n")
+    requested = False
     try:
         with AdminClient(endpoint) as client:
             client.call("POST", f"/admin/test-runs/{run_id}/cancel")
+            requested = True
             deadline = time.monotonic() + CANCEL_WAIT_S
             run = client.call("GET", f"/admin/test-runs/{run_id}")
             while run["status"] not in FINISHED and time.monotonic() < deadline:
@@ -136,7 +138,13 @@ def _cancel(endpoint: Endpoint, run_id: str, err: TextIO) -> int:
         err.write(f"error: could not cancel test run {run_id}: {exc}\n")
         return 130
     except KeyboardInterrupt:
-        err.write(f"test run {run_id}: cancel requested on the server\n")
+        if requested:
+            err.write(f"test run {run_id}: cancel requested on the server\n")
+        else:
+            err.write(
+                f"test run {run_id} may still be running: "
+                f"POST /admin/test-runs/{run_id}/cancel stops it\n"
+            )
         return 130
     if run["status"] == "cancelled":
         err.write(
