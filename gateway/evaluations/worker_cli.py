@@ -9,12 +9,10 @@ claimed by another worker after SLUICE_EVAL_CLAIM_AFTER). Its own metrics are se
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import signal
 import sys
-from typing import Any
 
 from prometheus_client import start_http_server
 
@@ -24,28 +22,9 @@ from gateway.evaluations.services import EvaluationServices
 from gateway.evaluations.worker import default_consumer_name
 from gateway.settings import Settings
 
-__all__ = ["add_worker_command", "run_worker"]
+__all__ = ["run_worker"]
 
 log = logging.getLogger("sluice.evaluations")
-
-
-def add_worker_command(commands: Any) -> None:
-    """Add `sluice worker` to the CLI's subcommands."""
-    worker = commands.add_parser("worker", help="run evaluation jobs from the Redis queue")
-    worker.add_argument(
-        "--name", help="consumer name in the queue (default: HOSTNAME-PID); unique per worker"
-    )
-    worker.add_argument(
-        "--metrics-port",
-        type=int,
-        default=0,
-        help="serve this worker's Prometheus metrics on this port (default: off)",
-    )
-    worker.set_defaults(run=_command)
-
-
-def _command(args: argparse.Namespace, settings: Settings) -> int:
-    return run_worker(settings, name=args.name, metrics_port=args.metrics_port)
 
 
 def run_worker(settings: Settings, *, name: str | None = None, metrics_port: int = 0) -> int:

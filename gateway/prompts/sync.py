@@ -8,8 +8,6 @@ transaction. Pull writes one file per prompt, keeping each existing file's forma
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,9 +19,8 @@ import msgspec
 
 from gateway.prompts.files import EXTENSIONS, PromptFile, PromptFileError, read_prompt_dir
 from gateway.prompts.filewriter import dump_toml, dump_yaml
-from gateway.settings import Settings
 
-__all__ = ["AdminEndpoint", "add_prompt_commands", "pull", "push"]
+__all__ = ["AdminEndpoint", "pull", "push"]
 
 _PROMPT_INDEX = "prompts["
 
@@ -173,62 +170,3 @@ def pull(
             path.write_text(text, encoding="utf-8")
         print(f"{path}: {'unchanged' if unchanged else 'written'}", file=out)
     return 0
-
-
-# -- command line ----------------------------------------------------------------------------
-
-
-def _endpoint(args: argparse.Namespace, settings: Settings) -> AdminEndpoint | None:
-    url = (
-        args.url
-        or os.environ.get("SLUICE_URL")
-        or (f"http://{settings.server.host}:{settings.server.port}")
-    )
-    token = args.token or settings.admin.token
-    if not token:
-        print("error: set SLUICE_ADMIN_TOKEN (or pass --token)", file=sys.stderr)
-        return None
-    return AdminEndpoint(url, token)
-
-
-def _push_command(args: argparse.Namespace, settings: Settings) -> int:
-    endpoint = _endpoint(args, settings)
-    if endpoint is None:
-        return 2
-    author = args.author or os.environ.get("USER")
-    return push(Path(args.directory), endpoint, dry_run=args.dry_run, created_by=author)
-
-
-def _pull_command(args: argparse.Namespace, settings: Settings) -> int:
-    endpoint = _endpoint(args, settings)
-    if endpoint is None:
-        return 2
-    return pull(Path(args.directory), endpoint, file_format=args.format, prompts=args.prompt)
-
-
-def add_prompt_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`sluice prompts push|pull DIR`, for the CLI's parser."""
-    prompts = commands.add_parser("prompts", help="keep prompts in files: push and pull")
-    actions = prompts.add_subparsers(dest="prompts_command", required=True)
-    for name, helptext, run in (
-        ("push", "apply every prompt file in DIR (all or nothing)", _push_command),
-        ("pull", "write every prompt as a file in DIR", _pull_command),
-    ):
-        action = actions.add_parser(name, help=helptext)
-        action.add_argument("directory", metavar="DIR")
-        action.add_argument("--url", help="the gateway (default $SLUICE_URL or SLUICE_HOST:PORT)")
-        action.add_argument("--token", help="admin token (default $SLUICE_ADMIN_TOKEN)")
-        action.set_defaults(run=run)
-        if name == "push":
-            action.add_argument("--dry-run", action="store_true", help="report, change nothing")
-            action.add_argument("--author", help="recorded on new versions (default $USER)")
-        else:
-            action.add_argument(
-                "--format",
-                choices=["yaml", "toml"],
-                default="yaml",
-                help="for new files; existing files keep theirs",
-            )
-            action.add_argument(
-                "--prompt", action="append", metavar="SLUG", help="only this prompt (repeatable)"
-            )
