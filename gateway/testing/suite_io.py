@@ -6,7 +6,8 @@ object) and any number of `var.NAME` columns, one variable each (a value that pa
 is taken as such, else as text). Parsing checks every line before anything is written, and
 the error names the line. A CSV field is at most `MAX_FIELD_CHARS` long (the whole file is
 bounded by SLUICE_MAX_BODY_BYTES). On export, a cell a spreadsheet would run as a formula
-(starting with `=`, `+`, `-`, `@`, tab or CR) gets a leading `'`, as OWASP advises for CSV.
+(starting with `=`, `+`, `-`, `@`, tab or CR) gets a leading `'`, as OWASP advises for CSV;
+import takes it back off.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def _parse_csv_rows(text: str) -> list[TestCaseSpec]:
             param="body",
         )
     specs = []
-    for number, row in enumerate(reader, start=2):  # row 1 is the header
+    for number, cells in enumerate(reader, start=2):  # row 1 is the header
+        row = {column: _uncell(raw) for column, raw in cells.items()}
         variables = dict(_json_cell(row.get("variables") or "", "variables", number, {}) or {})
         for column, raw in row.items():
             if column and column.startswith("var.") and raw is not None and raw != "":
@@ -156,8 +158,19 @@ def _exported(case: TestCaseRecord) -> dict[str, Any]:
     }
 
 
+def _guarded(text: str) -> bool:
+    # A cell that starts with apostrophes before a formula character is guarded too, so that
+    # import can take exactly one apostrophe back off: the round trip loses nothing.
+    return text.lstrip("'").startswith(_FORMULA_STARTS)
+
+
 def _cell(text: str) -> str:
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+    return "'" + text if _guarded(text) else text
+
+
+def _uncell(text: Any) -> Any:
+    guarded = isinstance(text, str) and text.startswith("'") and _guarded(text[1:])
+    return text[1:] if guarded else text
 
 
 def dump_suite(cases: list[TestCaseRecord], fmt: SuiteFormat) -> str:

@@ -252,3 +252,14 @@ def test_csv_export_neutralises_formula_cells(sqlite_gateway: RunningGateway) ->
             assert row[column].startswith("'"), (column, row[column])
     assert rows[-1]["name"] == "plain"
     assert rows[-1]["expected_output"] == "2026 is fine"
+    # The guard comes back off on import: an exported suite imports unchanged.
+    admin.post("/admin/prompts", json={"slug": "copy"}).raise_for_status()
+    imported = admin.post(
+        "/admin/prompts/copy/tests/import", params={"format": "csv"}, content=exported
+    )
+    assert imported.status_code == 201, imported.text
+    outputs = {c["name"]: c["expected_output"] for c in imported.json()["data"]}
+    assert outputs == {
+        **{f"{text} {number}": text for number, text in enumerate(evil)},
+        "plain": "2026 is fine",
+    }
