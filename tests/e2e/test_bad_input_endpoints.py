@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from tests.conftest import GatewayFactory, RunningGateway
@@ -124,8 +125,7 @@ def test_json_over_the_depth_bound_is_refused_even_when_valid(
     key = bounded_gateway.create_key()
     for method, path, body in WRITES:
         deep = dict(body, extra=_nested(70))
-        response = _send(bounded_gateway, key, method, path, httpx.Request(
-            "POST", "/", json=deep).content)  # fmt: skip
+        response = _send(bounded_gateway, key, method, path, msgspec.json.encode(deep))
         assert response.status_code == 400, path
         assert "nested more than 64 levels" in _error(response, path)["message"], path
     shallow = {"name": "shallow", "variables": {"v": _nested(40)}}
@@ -178,11 +178,20 @@ def test_out_of_range_integers_are_400_naming_the_param(bounded_gateway: Running
         assert response.status_code == 400, path
         assert _error(response, path)["param"] == param, path
     response = admin.put(
-        "/admin/prompts/p1/labels/staging", content=b'{"version": %d}' % HUGE,
+        "/admin/prompts/p1/labels/staging", content=b'{"version": 1e999}',
         headers={"Content-Type": "application/json"},
     )  # fmt: skip
     assert response.status_code == 400
-    _error(response, "label HUGE")
+    assert "number too large" in _error(response, "label HUGE")["message"]
+    for fmt, text, param in (
+        ("jsonl", f'{{"name": "t", "variables": {{"n": {BIG}}}}}', "variables.n"),
+        ("csv", f"name,var.n\nt,{BIG}\n", "variables.n"),
+    ):
+        response = admin.post(
+            "/admin/prompts/p1/tests/import", params={"format": fmt}, content=text
+        )
+        assert response.status_code == 400, fmt
+        assert _error(response, fmt)["param"] == param, fmt
     key = bounded_gateway.create_key()
     for extra in ({"sluice": {"prompt": "p1", "version": BIG}},):
         response = bounded_gateway.http.post(
@@ -243,6 +252,15 @@ def test_nul_and_control_characters_are_400_naming_the_field(
         response = admin.request(method, path, json=body)
         assert response.status_code == 400, (path, param, response.text)
         assert _error(response, path)["param"] == param, (path, response.text)
+    for fmt, text, param in (
+        ("jsonl", '{"name": "a\\u0000b"}', "name"),
+        ("csv", 'name,expected_output\nt,"a\x00b"\n', "expected_output"),
+    ):
+        response = admin.post(
+            "/admin/prompts/p1/tests/import", params={"format": fmt}, content=text
+        )
+        assert response.status_code == 400, (fmt, response.text)
+        assert _error(response, fmt)["param"] == param, fmt
     for path, params in READS:
         for name in [*params, "cursor"]:
             response = admin.get(path, params={**params, name: "a\x00b"})
