@@ -66,7 +66,8 @@ def _text(name: str, raw: bytes, limit: int | None = 200) -> str:
         value = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidRequest(f"Header {name} is not valid UTF-8.", param=name) from None
-    if _CONTROL.search(value):
+    # HTTP allows a tab inside a header value; only the variables header (JSON) has a use for it.
+    if _CONTROL.search(value) or ("\t" in value and name != "x-sluice-prompt-variables"):
         raise InvalidRequest(f"Header {name} contains control characters.", param=name)
     value = value.strip()
     if limit is not None and len(value) > limit:

@@ -89,6 +89,11 @@ def test_non_utf8_and_control_bytes_in_tag_headers_are_400(sqlite_gateway: Runni
     assert b"not valid UTF-8" in answer
     answer = _raw_request(port, b"X-Sluice-Tag-Team: a\x01b", key)
     assert answer.startswith(b"HTTP/1.1 400")
+    # HTTP lets a tab through to the gateway; an identifier has no use for one.
+    for header in (b"X-Sluice-User", b"X-Sluice-Session", b"X-Sluice-Tag-Team"):
+        answer = _raw_request(port, header + b": a\tb", key)
+        assert answer.startswith(b"HTTP/1.1 400"), header
+        assert b'"param":"' + header.lower() + b'"' in answer, header
     # A bare CR or LF can't even get through the HTTP parser: still a 400, never a 500.
     answer = _raw_request(port, b"X-Sluice-Tag-Team: a\rInjected: yes", key)
     assert answer.startswith(b"HTTP/1.1 400")

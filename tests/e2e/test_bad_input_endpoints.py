@@ -270,6 +270,12 @@ def test_nul_and_control_characters_are_400_naming_the_field(
         response = admin.get(path)
         assert response.status_code == 400, path
         _error(response, path)
+    # Slugs become file names in `sluice prompts pull`: both ways in refuse a path.
+    for slug in ("../../x", "/tmp/x", "a/b", "A"):
+        response = admin.post("/admin/prompts", json={"slug": slug})
+        assert _error(response, slug)["param"] == "slug", slug
+        response = admin.post("/admin/prompts:import", json={"prompts": [{"slug": slug}]})
+        assert _error(response, slug)["param"] == "prompts[0].slug", slug
     # A tab or newline is text in a prompt, but never part of a slug or a label.
     response = admin.post("/admin/prompts", json={"slug": "p5\n"})
     assert _error(response, "slug newline")["param"] == "slug"
