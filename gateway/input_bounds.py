@@ -68,7 +68,7 @@ def decode_json(raw: bytes | str, *, what: str = "The request body") -> Any:
 
 def check_depth(value: Any, *, what: str = "The request body") -> None:
     """Refuse a decoded value nested deeper than MAX_JSON_DEPTH."""
-    if not _within(value, MAX_JSON_DEPTH):
+    if type(value) in (dict, list) and not _within(value, MAX_JSON_DEPTH):
         raise _too_deep(what)
 
 

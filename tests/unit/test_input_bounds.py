@@ -24,6 +24,10 @@ def test_depth_64_passes_and_65_is_refused(opening: bytes) -> None:
         decode_json(opening * 65 + inner + closing * 65)
 
 
+def test_a_scalar_full_of_brackets_is_not_deep() -> None:
+    assert decode_json(b'"' + b"[" * 100 + b'"') == "[" * 100
+
+
 def test_many_shallow_containers_are_not_deep() -> None:
     body = b'{"messages": [' + b",".join([b'{"role": "user", "content": "x"}'] * 500) + b"]}"
     assert len(decode_json(body)["messages"]) == 500
