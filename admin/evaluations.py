@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, make_page, page_limit
-from admin.query_params import parse_bool, parse_datetime
+from admin.query_params import parse_bool, parse_datetime, parse_whole_number
 from gateway.errors import InvalidRequest, NotFound
 from gateway.evaluations.feedback import ManualEvaluation
 from gateway.evaluations.query import EvaluationFilter, VersionSummary
@@ -48,9 +48,7 @@ def parse_evaluation_filter(
         if name in _TEXT:
             setattr(filters, name, value)
         elif name == "version":
-            if not value.isdigit():
-                raise InvalidRequest("version must be a whole number.", param="version")
-            filters.version = int(value)
+            filters.version = parse_whole_number(name, value)
         elif name == "context":
             if value not in CONTEXTS:
                 raise InvalidRequest(

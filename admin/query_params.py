@@ -5,8 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from gateway.errors import InvalidRequest
+from gateway.input_bounds import check_int
 
-__all__ = ["parse_bool", "parse_datetime"]
+__all__ = ["parse_bool", "parse_datetime", "parse_whole_number"]
+
+
+def parse_whole_number(name: str, value: str) -> int:
+    """A whole-number filter, bounded like the INTEGER column it is compared with."""
+    if not value.isascii() or not value.isdigit():
+        raise InvalidRequest(f"{name} must be a whole number.", param=name)
+    return check_int(name, int(value))
 
 
 def parse_datetime(name: str, value: str) -> datetime:

@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery
 
 from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, make_page, page_limit
-from admin.query_params import parse_bool, parse_datetime
+from admin.query_params import parse_bool, parse_datetime, parse_whole_number
 from gateway.errors import InvalidRequest, NotFound
 from gateway.requestlog.query import LogFilter, RequestLogQuery, row_to_dict
 from gateway.runtime import Runtime
@@ -28,9 +28,7 @@ def parse_log_filter(params: dict[str, str]) -> LogFilter:
         elif name == "key_id":
             filters.key_id = value
         elif name == "version":
-            if not value.isdigit():
-                raise InvalidRequest("version must be a whole number.", param="version")
-            filters.version = int(value)
+            filters.version = parse_whole_number(name, value)
         elif name.startswith("tag."):
             filters.tags[name[4:].lower()] = value
         elif name == "is_test_run":
@@ -38,8 +36,8 @@ def parse_log_filter(params: dict[str, str]) -> LogFilter:
         elif name == "status":
             if value in {"ok", "error"}:
                 filters.errors_only = value == "error"
-            elif value.isdigit():
-                filters.status = int(value)
+            elif value.isascii() and value.isdigit():
+                filters.status = parse_whole_number(name, value)
             else:
                 raise InvalidRequest(
                     "status must be an HTTP status code, 'ok' or 'error'.", param="status"

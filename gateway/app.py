@@ -9,6 +9,7 @@ from gateway.analytics.plugin import AnalyticsPlugin
 from gateway.budgets.plugin import BudgetsPlugin
 from gateway.core import CorePlugin
 from gateway.evaluations.plugin import EvaluationsPlugin
+from gateway.http import SluiceRequest, check_parameters
 from gateway.prompts.plugin import PromptsPlugin
 from gateway.settings import Settings, load_settings
 from gateway.testing.plugin import TestingPlugin
@@ -32,4 +33,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         # Set here, not in CorePlugin: Litestar 2 reads this argument, not the plugin's config.
         request_max_body_size=settings.server.max_body_bytes,
+        # Every JSON body and every parameter passes the gateway's input bounds first.
+        request_class=SluiceRequest,
+        before_request=check_parameters,
     )

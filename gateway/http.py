@@ -10,12 +10,19 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
-from litestar.types import Receive, Send
+from litestar.types import Empty, Receive, Send
 
 from gateway.errors import SluiceError, error_body
+from gateway.input_bounds import check_admin_value, check_identifier, check_int, decode_json
 from gateway.proxy.service import ProxyResult
 
-__all__ = ["EXCEPTION_HANDLERS", "json_response", "to_asgi"]
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "SluiceRequest",
+    "check_parameters",
+    "json_response",
+    "to_asgi",
+]
 
 log = logging.getLogger("sluice.http")
 
@@ -42,6 +49,30 @@ class _ClosingStream(ASGIStreamingResponse):
             aclose = getattr(self.iterator, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+class SluiceRequest(Request[Any, Any, Any]):
+    """Litestar's request, with every JSON body (each admin payload) decoded through the
+    gateway's bounds: nesting depth, 32-bit integers, no control characters in text."""
+
+    async def json(self) -> Any:
+        if self._json is Empty and self._connection_state.json is Empty:
+            value = decode_json(await self.body() or b"null")
+            check_admin_value(value)
+            self._json = self._connection_state.json = value
+        return await super().json()
+
+
+async def check_parameters(request: Request[Any, Any, Any]) -> None:
+    """Before any handler: query and path parameters hold no control character, and integer
+    path parameters fit the database's INTEGER (a version number of 10**20 is a 400)."""
+    for name, value in request.query_params.items():
+        check_identifier(name, value)
+    for name, param in request.path_params.items():
+        if isinstance(param, str):
+            check_identifier(name, param)
+        elif isinstance(param, int) and not isinstance(param, bool):
+            check_int(name, param)
 
 
 def json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> ASGIResponse:

@@ -3,6 +3,9 @@
 A file holds a prompt bundle (see `bundle.py`); its slug defaults to the file name. Every file
 of a directory is read and checked before anything is sent anywhere, and every problem is
 reported as `file:line: reason`, so a pull request review shows all of them at once.
+
+YAML aliases (`*name`) are refused: a few lines of nested aliases expand to gigabytes (the
+"billion laughs"), and a prompt file has no need for them.
 """
 
 from __future__ import annotations
@@ -74,8 +77,24 @@ def parse_param_path(param: str) -> tuple[PathStep, ...]:
 # -- YAML ------------------------------------------------------------------------------------
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that stops at the first alias, before anything is expanded."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"YAML aliases (*{event.anchor}) are not allowed in prompt files: "
+                "write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
 def _yaml_locator(text: str) -> Locator:
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = yaml.compose(text, Loader=_NoAliasLoader)
 
     def locate(path: tuple[PathStep, ...]) -> int | None:
         node: Any = root
@@ -101,7 +120,7 @@ def _yaml_locator(text: str) -> Locator:
 
 def _load_yaml(path: Path, text: str) -> tuple[Any, Locator]:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

@@ -10,6 +10,7 @@ prompt file can point at the line.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -22,6 +23,7 @@ from gateway.proxy.payloads import FORBIDDEN_FIELDS
 
 __all__ = [
     "LABEL_PATTERN",
+    "SLUG",
     "SLUG_PATTERN",
     "LabelName",
     "MessageSpec",
@@ -33,8 +35,11 @@ __all__ = [
     "check_version",
 ]
 
-SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
-LABEL_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+# msgspec checks a pattern with re.search, where `$` also matches before a trailing newline:
+# `(?!\n)` keeps "name\n" out (and means nothing to a JSON Schema reader).
+SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*(?!\n)$"
+LABEL_PATTERN = r"^[a-z0-9][a-z0-9_.-]*(?!\n)$"
+SLUG = re.compile(SLUG_PATTERN)
 
 Slug = Annotated[
     str,

@@ -19,6 +19,7 @@ import msgspec
 
 from gateway.prompts.files import EXTENSIONS, PromptFile, PromptFileError, read_prompt_dir
 from gateway.prompts.filewriter import dump_toml, dump_yaml
+from gateway.prompts.spec import SLUG
 
 __all__ = ["AdminEndpoint", "pull", "push"]
 
@@ -126,6 +127,14 @@ def _existing_files(directory: Path) -> dict[str, Path]:
     return found
 
 
+def _inside(root: Path, path: Path, slug: object) -> bool:
+    """A slug from the gateway names one file directly in `root` (or an existing file under
+    it): `../x`, `/tmp/x` or a symlink out of the directory never gets written."""
+    if not isinstance(slug, str) or not SLUG.fullmatch(slug):
+        return False
+    return path.resolve().is_relative_to(root)
+
+
 Writer = Callable[[dict[str, Any]], str]
 _WRITERS: dict[str, Writer] = {".yaml": dump_yaml, ".yml": dump_yaml, ".toml": dump_toml}
 
@@ -155,9 +164,17 @@ def pull(
     bundles: list[dict[str, Any]] = response.json()["prompts"]
     existing = _existing_files(directory)
     rendered: dict[Path, str] = {}
+    root = directory.resolve()
     for bundle in bundles:
         slug = bundle["slug"]
         path = existing.get(slug) or directory / f"{slug}.{file_format}"
+        if not _inside(root, path, slug):
+            print(
+                f"refusing to write prompt {slug!r}: its file {path} would be outside "
+                f"{directory}; nothing was written.",
+                file=err,
+            )
+            return 1
         try:
             rendered[path] = _WRITERS[path.suffix](bundle)
         except ValueError as exc:

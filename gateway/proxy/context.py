@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from gateway.db.base import utcnow
 from gateway.errors import InvalidRequest
 from gateway.ids import new_id
+from gateway.input_bounds import check_identifier, check_int, decode_json
 from gateway.keys.service import KeyInfo
 
 __all__ = ["CallContext", "PromptSelector", "RawHeaders", "apply_body_field", "parse_call_headers"]
@@ -69,7 +68,8 @@ def _text(name: str, raw: bytes, limit: int | None = 200) -> str:
         value = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidRequest(f"Header {name} is not valid UTF-8.", param=name) from None
-    if _CONTROL.search(value):
+    # HTTP allows a tab inside a header value; only the variables header (JSON) has a use for it.
+    if _CONTROL.search(value) or ("\t" in value and name != "x-sluice-prompt-variables"):
         raise InvalidRequest(f"Header {name} contains control characters.", param=name)
     value = value.strip()
     if limit is not None and len(value) > limit:
@@ -97,7 +97,7 @@ def _version(name: str, value: Any) -> int:
         ) from None
     if number < 1:
         raise InvalidRequest(f"{name} must be 1 or more.", param=name)
-    return number
+    return check_int(name, number)
 
 
 def _variables(name: str, value: Any) -> dict[str, Any]:
@@ -108,10 +108,7 @@ def _variables(name: str, value: Any) -> dict[str, Any]:
                 '"sluice": {"variables": {...}} instead.',
                 param=name,
             )
-        try:
-            value = msgspec.json.decode(value)
-        except msgspec.DecodeError as exc:
-            raise InvalidRequest(f"{name} is not valid JSON: {exc}.", param=name) from None
+        value = decode_json(value, what=name)
     if not isinstance(value, dict):
         raise InvalidRequest(f"{name} must be a JSON object of variable values.", param=name)
     return value
@@ -193,7 +190,7 @@ def apply_body_field(call: CallContext, field_value: Any) -> None:
         if value is not None and header not in given:
             if not isinstance(value, str):
                 raise InvalidRequest(f"sluice.{key} must be a string.", param=f"sluice.{key}")
-            setattr(call.prompt, attr, value)
+            setattr(call.prompt, attr, check_identifier(f"sluice.{key}", value))
     if field_value.get("version") is not None and "prompt-version" not in given:
         call.prompt.version = _version("sluice.version", field_value["version"])
     if field_value.get("variables") is not None and "prompt-variables" not in given:
@@ -202,8 +199,11 @@ def apply_body_field(call: CallContext, field_value: Any) -> None:
         value = field_value.get(key)
         if value is not None and key not in given:
             if not isinstance(value, str) or len(value) > 200:
-                raise InvalidRequest(f"sluice.{key} must be a string of at most 200 characters.")
-            setattr(call, key, value)
+                raise InvalidRequest(
+                    f"sluice.{key} must be a string of at most 200 characters.",
+                    param=f"sluice.{key}",
+                )
+            setattr(call, key, check_identifier(f"sluice.{key}", value))
     tags = field_value.get("tags")
     if tags is not None:
         if not isinstance(tags, dict) or not all(
@@ -216,7 +216,8 @@ def apply_body_field(call: CallContext, field_value: Any) -> None:
             tag = name.lower()
             if not _TAG_NAME.fullmatch(tag):
                 raise InvalidRequest(f"sluice.tags: bad tag name {name!r}.", param="sluice.tags")
-            call.tags.setdefault(tag, str(value)[:200])
+            text = check_identifier(f"sluice.tags.{tag}", str(value)[:200])
+            call.tags.setdefault(tag, text)
     if field_value.get("test_run") is not None and "test-run" not in given:
         if not isinstance(field_value["test_run"], bool):
             raise InvalidRequest("sluice.test_run must be true or false.", param="sluice.test_run")

@@ -10,6 +10,7 @@ import msgspec
 
 from gateway.errors import InvalidRequest
 from gateway.errors import describe_validation_error as _describe
+from gateway.input_bounds import decode_json
 from gateway.proxy.sse import UsageFields
 from gateway.proxy.stages import ResolvedPrompt, Settlement, Usage
 from gateway.requestlog.entry import LogEntry
@@ -47,10 +48,7 @@ class CompletionFields(msgspec.Struct):
 def decode_object(raw: bytes) -> dict[str, Any]:
     if not raw:
         raise InvalidRequest("The request body is empty: send a JSON object.")
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
+    body = decode_json(raw)
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     return body

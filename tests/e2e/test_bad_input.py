@@ -3,6 +3,8 @@ upstream or leaks a secret."""
 
 from __future__ import annotations
 
+import csv
+import io
 import socket
 from pathlib import Path
 
@@ -87,6 +89,11 @@ def test_non_utf8_and_control_bytes_in_tag_headers_are_400(sqlite_gateway: Runni
     assert b"not valid UTF-8" in answer
     answer = _raw_request(port, b"X-Sluice-Tag-Team: a\x01b", key)
     assert answer.startswith(b"HTTP/1.1 400")
+    # HTTP lets a tab through to the gateway; an identifier has no use for one.
+    for header in (b"X-Sluice-User", b"X-Sluice-Session", b"X-Sluice-Tag-Team"):
+        answer = _raw_request(port, header + b": a\tb", key)
+        assert answer.startswith(b"HTTP/1.1 400"), header
+        assert b'"param":"' + header.lower() + b'"' in answer, header
     # A bare CR or LF can't even get through the HTTP parser: still a 400, never a 500.
     answer = _raw_request(port, b"X-Sluice-Tag-Team: a\rInjected: yes", key)
     assert answer.startswith(b"HTTP/1.1 400")
@@ -213,3 +220,51 @@ def test_sdk_sees_unknown_model_as_not_found_error(sqlite_gateway: RunningGatewa
         sqlite_gateway.openai().chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "#fault=404"}]
         )
+
+
+def test_an_oversized_csv_field_is_a_400_naming_the_limit(sqlite_gateway: RunningGateway) -> None:
+    admin = sqlite_gateway.admin
+    admin.post("/admin/prompts", json={"slug": "sheet"}).raise_for_status()
+    body = 'name,expected_output\nbig,"' + "x" * 1_900_000 + '"\n'
+    response = admin.post(
+        "/admin/prompts/sheet/tests/import", params={"format": "csv"}, content=body
+    )
+    assert response.status_code == 400
+    error = _error(response)
+    assert error["param"] == "body"
+    assert "at most 131072 characters" in str(error["message"])
+
+
+def test_csv_export_neutralises_formula_cells(sqlite_gateway: RunningGateway) -> None:
+    admin = sqlite_gateway.admin
+    admin.post("/admin/prompts", json={"slug": "sheet"}).raise_for_status()
+    evil = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+    for number, text in enumerate(evil):
+        response = admin.post(
+            "/admin/prompts/sheet/tests",
+            json={"name": f"{text} {number}", "variables": {}, "expected_output": text},
+        )
+        assert response.status_code == 201, response.text
+    admin.post(
+        "/admin/prompts/sheet/tests",
+        json={"name": "plain", "variables": {}, "expected_output": "2026 is fine"},
+    ).raise_for_status()
+    exported = admin.get("/admin/prompts/sheet/tests/export", params={"format": "csv"}).text
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert len(rows) == len(evil) + 1
+    for row in rows[:-1]:
+        for column in ("name", "expected_output"):
+            assert row[column].startswith("'"), (column, row[column])
+    assert rows[-1]["name"] == "plain"
+    assert rows[-1]["expected_output"] == "2026 is fine"
+    # The guard comes back off on import: an exported suite imports unchanged.
+    admin.post("/admin/prompts", json={"slug": "copy"}).raise_for_status()
+    imported = admin.post(
+        "/admin/prompts/copy/tests/import", params={"format": "csv"}, content=exported
+    )
+    assert imported.status_code == 201, imported.text
+    outputs = {c["name"]: c["expected_output"] for c in imported.json()["data"]}
+    assert outputs == {
+        **{f"{text} {number}": text for number, text in enumerate(evil)},
+        "plain": "2026 is fine",
+    }
