@@ -16,6 +16,7 @@ from admin.pagination import Page, decode_cursor, make_page, page_limit
 from gateway.budgets.alerts import AlertView
 from gateway.budgets.registry import BudgetChanges, BudgetRegistry, NewBudget
 from gateway.budgets.service import BudgetService, BudgetStatus
+from gateway.input_bounds import check_identifier
 from gateway.runtime import Runtime
 
 __all__ = ["BudgetController", "budget_service"]
@@ -124,6 +125,9 @@ class BudgetController(Controller):
     async def create(
         self, data: JSONBody[CreateBudget], runtime: NamedDependency[Runtime]
     ) -> BudgetView:
+        if data.scope_value is not None:
+            # It is matched against users and tags and logged with alerts: one line, no controls.
+            check_identifier("scope_value", data.scope_value)
         spec = NewBudget(
             data.scope, data.scope_value, data.period, data.limit_usd, data.soft_limit_pct
         )

@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, make_page, page_limit
 from gateway.errors import NotFound
+from gateway.input_bounds import check_identifier
 from gateway.keys.service import KeyInfo
 from gateway.runtime import Runtime
 
@@ -48,7 +49,7 @@ class KeyController(Controller):
     async def create(
         self, data: JSONBody[CreateKey], runtime: NamedDependency[Runtime]
     ) -> IssuedKeyView:
-        issued = await runtime.keys.create(data.name)
+        issued = await runtime.keys.create(check_identifier("name", data.name))
         info = issued.info
         return IssuedKeyView(
             info.id, info.name, info.prefix, info.created_at, info.revoked_at, key=issued.secret

@@ -14,9 +14,7 @@ import psycopg
 import pytest
 
 from gateway.requestlog.storable import CUT_MARKER, REPLACEMENT
-from gateway.upstream.fake import FakeUpstreamThread
 from tests.conftest import GatewayFactory, RunningGateway
-from tests.e2e.budgets_support import GatewayProcess, create_budget
 
 N = 12
 
@@ -38,13 +36,9 @@ def test_a_poison_request_neither_stops_the_log_nor_is_lost(
     poison = client.chat.completions.with_raw_response.create(
         model=model,
         messages=[{"role": "user", "content": "nul\u0000here"}],
-        extra_body={
-            "sluice": {
-                "user": "u\u0000ser",
-                "session": "s\u0000ession",
-                "tags": {"team": "t\u0000eam"},
-            }
-        },
+        # A NUL in sluice.user/session/tags is a 400 now (test_bad_input_endpoints); message
+        # content is the client's own text and goes upstream, so only the log can make it fit.
+        extra_body={"sluice": {"user": "poison-user"}},
     )
     assert poison.http_response.status_code == 200
     poison_id = poison.headers["x-sluice-request-id"]
@@ -59,12 +53,9 @@ def test_a_poison_request_neither_stops_the_log_nor_is_lost(
 
     row = gateway.admin.get(f"/admin/responses/{poison_id}").json()
     assert row["model_requested"] == "m" * (200 - len(CUT_MARKER)) + CUT_MARKER
-    assert row["user"] == f"u{REPLACEMENT}ser"
-    assert row["session"] == f"s{REPLACEMENT}ession"
-    assert row["tags"] == {"team": f"t{REPLACEMENT}eam"}
     assert row["request_body"]["messages"][0]["content"] == f"nul{REPLACEMENT}here"
     # Stored the same on both databases, and filterable by what was stored.
-    by_user = gateway.wait_for_rows(1, user=f"u{REPLACEMENT}ser")
+    by_user = gateway.wait_for_rows(1, user="poison-user")
     assert [r["request_id"] for r in by_user] == [poison_id]
     metrics = gateway.http.get("/metrics").text
     assert "sluice_request_log_dead_letters_total 0.0" in metrics
@@ -149,53 +140,29 @@ def test_readyz_reports_a_stuck_log_writer_and_recovers(
 
 
 @pytest.mark.redis
-def test_a_crlf_in_a_budget_scope_value_stays_inside_one_log_line(
-    start_gateway: GatewayFactory,
-    sqlite_url: str,
-    redis_url: str,
-    fake_upstream: FakeUpstreamThread,
-    tmp_path: Path,
+def test_a_crlf_in_a_budget_scope_value_never_reaches_a_log_line(
+    start_gateway: GatewayFactory, sqlite_url: str, redis_url: str
 ) -> None:
+    """CR/LF in the values a budget alert logs is refused where it enters (the admin API and
+    the request's identifier fields); the formatter that escapes whatever else gets through is
+    tested in tests/unit/test_log_format.py."""
     setup = start_gateway(sqlite_url, SLUICE_REDIS_URL=redis_url)
-    forged = "2026-01-01 00:00:00,000 ERROR sluice: FORGED"
-    user = f"eve\r\n{forged}"
-    create_budget(
-        setup.admin,
-        scope="user",
-        scope_value=user,
-        period="total",
-        limit_usd="0.001",
-        soft_limit_pct=1,
+    user = "eve\r\n2026-01-01 00:00:00,000 ERROR sluice: FORGED"
+    refused = setup.admin.post(
+        "/admin/budgets",
+        json={"scope": "user", "scope_value": user, "period": "total", "limit_usd": "1"},
     )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["param"] == "scope_value"
     key = setup.create_key("crlf")
-    process = GatewayProcess(
-        tmp_path / "serve.log",
-        SLUICE_DATABASE_URL=sqlite_url,
-        SLUICE_REDIS_URL=redis_url,
-        SLUICE_ADMIN_TOKEN="unused-admin-token",
-        SLUICE_UPSTREAM_BASE_URL=fake_upstream.base_url,
-        SLUICE_UPSTREAM_API_KEY="sk-fake",
-    ).wait_ready()
-    try:
-        answer = httpx.post(
-            f"{process.base_url}/v1/chat/completions",
-            headers={"Authorization": f"Bearer {key}"},
-            json={
-                "model": "gpt-4o-mini",
-                "max_tokens": 10,
-                "messages": [{"role": "user", "content": "spend " * 100}],
-                "sluice": {"user": user},
-            },
-            timeout=30,
-        )
-        assert answer.status_code == 200, answer.text
-        deadline = time.monotonic() + 20
-        while "FORGED" not in process.log_path.read_text() and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        process.stop()
-    lines = process.log_path.read_text().splitlines()
-    carrying = [line for line in lines if "FORGED" in line]
-    assert carrying, lines
-    assert not any(line.startswith(forged) for line in lines)
-    assert all("eve\\r\\n2026-01-01" in line for line in carrying)
+    answer = setup.http.post(
+        "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "hi"}],
+            "sluice": {"user": user},
+        },
+    )
+    assert answer.status_code == 400, answer.text
+    assert "sluice.user" in answer.json()["error"]["message"]
