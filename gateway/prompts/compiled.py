@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
 
+from evaluators.safe_schema import validator_for
 from gateway.db.models import PromptVersion
 from gateway.errors import InvalidVariables, MissingVariable
 from gateway.prompts.template import CompiledMessages, compile_messages
@@ -31,7 +32,7 @@ class CompiledVersion:
     params: dict[str, Any]
     variables: tuple[str, ...]
     messages: CompiledMessages
-    validator: Draft202012Validator | None
+    validator: Validator | None
 
     @classmethod
     def from_row(cls, row: PromptVersion, slug: str) -> CompiledVersion:
@@ -43,10 +44,9 @@ class CompiledVersion:
             params=dict(row.params),
             variables=tuple(row.variables),
             messages=compile_messages(row.messages),
+            # Never fetches a $ref, and matches `pattern` with RE2: this runs per request.
             validator=(
-                Draft202012Validator(row.variables_schema)
-                if row.variables_schema is not None
-                else None
+                validator_for(row.variables_schema) if row.variables_schema is not None else None
             ),
         )
 
