@@ -7,8 +7,10 @@ a float would drift when thousands of judge costs are summed.
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -131,6 +133,19 @@ def resolve_expected(configured: str | None, data: EvaluationInput) -> str | Non
 NO_EXPECTED = "no expected value: set it in the config or run against a test case with one"
 
 ConfigT = TypeVar("ConfigT")
+T = TypeVar("T")
+
+# One thread for the CPU-bound evaluators' large inputs. Their work is pure Python (holding
+# the GIL between bytecodes) or RE2; with one such thread the event loop waits at most one
+# switch interval (5 ms) for the GIL, where each extra thread would add another. They gain
+# nothing from more threads anyway: the GIL runs them one at a time.
+_CPU = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sluice-evaluator")
+
+
+async def off_loop(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` in the evaluators' thread: the event loop keeps serving, and the
+    runner's deadline can end the wait (the work itself runs on, bounded by input caps)."""
+    return await asyncio.get_running_loop().run_in_executor(_CPU, function, *args)
 
 
 class Evaluator(Protocol[ConfigT]):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -12,6 +11,7 @@ from evaluators.base import (
     EvaluationInput,
     EvaluationResult,
     error_result,
+    off_loop,
     resolve_expected,
     score_result,
 )
@@ -139,7 +139,7 @@ class Levenshtein:
             want, got = want[:LEVENSHTEIN_MAX_CHARS], got[:LEVENSHTEIN_MAX_CHARS]
             details["compared_chars"] = LEVENSHTEIN_MAX_CHARS
         if max(len(want), len(got)) > SEQUENCE_THREAD_ABOVE:
-            score, distance = await asyncio.to_thread(levenshtein_similarity, want, got)
+            score, distance = await off_loop(levenshtein_similarity, want, got)
         else:
             score, distance = levenshtein_similarity(want, got)
         return score_result(score, self.default_threshold, {"distance": distance, **details})
@@ -196,7 +196,7 @@ class RougeL:
             want, got = want[:ROUGE_L_MAX_WORDS], got[:ROUGE_L_MAX_WORDS]
             details["compared_words"] = ROUGE_L_MAX_WORDS
         if max(len(want), len(got)) > SEQUENCE_THREAD_ABOVE:
-            score, precision, recall = await asyncio.to_thread(_rouge_l, want, got)
+            score, precision, recall = await off_loop(_rouge_l, want, got)
         else:
             score, precision, recall = _rouge_l(want, got)
         return score_result(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 from collections.abc import Callable, Mapping
@@ -18,6 +17,7 @@ from evaluators.base import (
     EvaluatorConfigError,
     check_result,
     error_result,
+    off_loop,
 )
 from evaluators.config import ConfigReader, json_type_name
 from evaluators.safe_schema import (
@@ -165,7 +165,7 @@ class JsonSchema:
         if len(data.response_text) > JSON_SCHEMA_THREAD_ABOVE_CHARS:
             # Validating a large document is pure-Python work: in a thread the event loop
             # gets the GIL back every switch interval, and the runner's deadline can fire.
-            return await asyncio.to_thread(self._judge, validator, value)
+            return await off_loop(self._judge, validator, value)
         return self._judge(validator, value)
 
     def _judge(self, validator: Validator, value: Any) -> EvaluationResult:

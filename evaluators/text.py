@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -14,6 +13,7 @@ from evaluators.base import (
     EvaluatorConfigError,
     check_result,
     error_result,
+    off_loop,
     resolve_expected,
 )
 from evaluators.config import ConfigReader
@@ -251,7 +251,7 @@ class Regex:
         if truncated:
             text = text[: config.max_chars]
         if len(text) > REGEX_THREAD_ABOVE_CHARS:
-            match = await asyncio.to_thread(config.pattern.search, text)
+            match = await off_loop(config.pattern.search, text)
         else:
             match = config.pattern.search(text)
         details: dict[str, Any] = {}
