@@ -180,6 +180,8 @@ def _walk(schema: Any) -> None:
     uses_pattern_properties = uses_unevaluated = False
     while stack:
         node, path = stack.pop()
+        if not isinstance(node, list | Mapping):
+            continue
         if len(path) > MAX_SCHEMA_DEPTH:
             raise SchemaProblem(
                 f"is nested more than {MAX_SCHEMA_DEPTH} levels deep (at {json_path(path[:6])}"
@@ -187,8 +189,6 @@ def _walk(schema: Any) -> None:
             )
         if isinstance(node, list):
             stack.extend((item, (*path, i)) for i, item in enumerate(node))
-            continue
-        if not isinstance(node, Mapping):
             continue
         for keyword in ("$ref", "$dynamicRef"):
             ref = node.get(keyword)
