@@ -6,7 +6,6 @@ a schema `$ref` to `http://...` made the gateway fetch it, and a 900-deep schema
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -20,9 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import openai
 import pytest
+import redis as redis_sync
 
+from gateway.evaluations.records import Job
+from gateway.evaluations.redis_queue import PREFIX
 from gateway.serving import free_port
 from gateway.upstream.fake import FakeUpstreamThread
 from tests.conftest import ADMIN_TOKEN, UPSTREAM_KEY, GatewayFactory, RunningGateway
@@ -272,7 +275,7 @@ def test_an_overrun_budget_is_an_error_result_that_the_sweep_leaves_alone(
     start_gateway: GatewayFactory, database_url: str
 ) -> None:
     # A budget no offloaded comparison can meet; the sweep counts every response as lost
-    # unless it has results, and runs only when called here.
+    # unless it has results, and runs only when asked to here.
     gateway = start_gateway(
         database_url,
         SLUICE_EVAL_TIMEOUT="0.000001",
@@ -296,9 +299,37 @@ def test_an_overrun_budget_is_an_error_result_that_the_sweep_leaves_alone(
         assert row["passed"] is False
     assert by_spec[configs[2]["id"]]["passed"] is True  # a check that never waits still scores
 
-    services = gateway.app_state.runtime.services
-    sweeper = services["evaluations"].sweeper
-    loop = services["testing"].loop
-    found = asyncio.run_coroutine_threadsafe(sweeper.sweep(), loop).result(timeout=30)
-    assert found == 0
+    swept = gateway.admin.post("/admin/evaluations/sweep")
+    assert swept.status_code == 200, swept.text
+    assert swept.json()["enqueued"] == 0
     assert len(wait_for_evaluations(gateway, 3, request_id=request_id)) == 3
+
+
+def test_the_sweep_does_not_requeue_a_dead_lettered_job(
+    start_gateway: GatewayFactory, sqlite_url: str, redis_url: str
+) -> None:
+    # With Redis and no worker running, jobs stay in the stream, where this test can move one
+    # to the dead letters (as a worker would after SLUICE_EVAL_MAX_FAILURES failures).
+    gateway = start_gateway(sqlite_url, SLUICE_REDIS_URL=redis_url, SLUICE_EVAL_SWEEP_GRACE="0.01")
+    monitored_prompt(gateway, "dead", {"evaluator_key": "json_valid", "run_mode": "queued"})
+    client = gateway.openai()
+    buried, lost = ask(client, "dead", "#json"), ask(client, "dead", "#json")
+    gateway.wait_for_rows(2, prompt="dead")
+    redis = redis_sync.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 10
+    while redis.xlen(PREFIX + "jobs") < 2:
+        assert time.monotonic() < deadline, "the jobs never reached the stream"
+        time.sleep(0.02)
+    log_ids = {row["request_id"]: row["id"] for row in gateway.wait_for_rows(2, prompt="dead")}
+    redis.delete(PREFIX + "jobs")  # both jobs gone from the queue ...
+    job = msgspec.json.encode(Job(request_log_id=log_ids[buried])).decode()
+    redis.xadd(  # ... and one of them dead-lettered
+        PREFIX + "dead",
+        {"job": job, "error": "boom", "failures": 5, "failed_at": "2026-01-01T00:00:00+00:00"},
+    )
+    swept = gateway.admin.post("/admin/evaluations/sweep")
+    assert swept.status_code == 200, swept.text
+    assert swept.json()["enqueued"] == 1  # the lost one only
+    [entry] = redis.xrange(PREFIX + "jobs")
+    assert msgspec.json.decode(entry[1][b"job"])["request_log_id"] == log_ids[lost]
+    redis.close()
