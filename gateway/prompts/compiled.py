@@ -12,6 +12,7 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
+from referencing.exceptions import Unresolvable
 
 from evaluators.safe_schema import validator_for
 from gateway.db.models import PromptVersion
@@ -61,10 +62,20 @@ class CompiledVersion:
                 param="variables",
             )
         if self.validator is not None:
-            errors = sorted(
-                self.validator.iter_errors(dict(values)),
-                key=lambda e: [str(step) for step in e.path],
-            )
+            try:
+                errors = sorted(
+                    self.validator.iter_errors(dict(values)),
+                    key=lambda e: [str(step) for step in e.path],
+                )
+            except Unresolvable as exc:
+                # Only a schema stored before non-local refs were refused gets here: its ref
+                # is not fetched, so the version cannot be used until its schema is fixed.
+                raise InvalidVariables(
+                    f"Prompt '{self.slug}' version {self.version} has a variables_schema with a "
+                    f"$ref that is not local ({exc}); nothing is fetched, so create a version "
+                    "whose schema keeps its definitions in $defs.",
+                    param="variables",
+                ) from None
             if errors:
                 shown = "; ".join(
                     f"{'.'.join(str(step) for step in e.path) or '(variables)'}: {e.message[:200]}"
