@@ -203,9 +203,8 @@ class EvaluationProcessor:
         data = build_input(facts, version, expected=expected)
         # Every evaluator gets the deadline, inline ones too: the CPU-bound ones (regex,
         # json_schema, levenshtein, rouge_l) move large inputs to a thread, where the deadline
-        # can end the wait; small inputs finish in microseconds. Overrunning it records an
-        # error result, which is stored like any other, so neither a retry nor the sweep
-        # runs the same evaluation again.
+        # ends the wait; small inputs finish in microseconds. Overrunning it records an error
+        # result, stored like any other, so neither a retry nor the sweep runs it again.
         return await owner.plan.run(
             data,
             request_id=facts.request_id,
