@@ -14,6 +14,7 @@ from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 from referencing.exceptions import Unresolvable
 
+from evaluators.safe_regex import UnsupportedPattern
 from evaluators.safe_schema import validator_for
 from gateway.db.models import PromptVersion
 from gateway.errors import InvalidVariables, MissingVariable
@@ -67,13 +68,13 @@ class CompiledVersion:
                     self.validator.iter_errors(dict(values)),
                     key=lambda e: [str(step) for step in e.path],
                 )
-            except Unresolvable as exc:
-                # Only a schema stored before non-local refs were refused gets here: its ref
-                # is not fetched, so the version cannot be used until its schema is fixed.
+            except (Unresolvable, UnsupportedPattern) as exc:
+                # Only a schema stored before these checks existed gets here: a non-local $ref (not
+                # fetched) or a pattern RE2 cannot run. The version is unusable until fixed.
                 raise InvalidVariables(
-                    f"Prompt '{self.slug}' version {self.version} has a variables_schema with a "
-                    f"$ref that is not local ({exc}); nothing is fetched, so create a version "
-                    "whose schema keeps its definitions in $defs.",
+                    f"Prompt '{self.slug}' version {self.version} has a variables_schema that "
+                    f"cannot be used ({exc}): refs must be local ('#/$defs/...') and patterns "
+                    "RE2 syntax; create a version with a fixed schema.",
                     param="variables",
                 ) from None
             if errors:

@@ -1,4 +1,4 @@
-"""A version's variables_schema stored before non-local refs were refused: never fetched."""
+"""A variables_schema stored before the schema checks: never fetched, never a 500."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_a_stored_remote_ref_in_variables_schema_is_refused_not_fetched() -> Non
     )
     compiled = CompiledVersion.from_row(row, "faq")
     with pytest.raises(
-        InvalidVariables, match="has a variables_schema with a \\$ref that is not local"
+        InvalidVariables, match=r"variables_schema that cannot be used \(Unresolvable: http"
     ):
         compiled.render({"topic": "tides"})
     local = CompiledVersion.from_row(
@@ -48,6 +48,22 @@ def test_a_stored_remote_ref_in_variables_schema_is_refused_not_fetched() -> Non
         ),
         "faq",
     )
+    stored_lookbehind = CompiledVersion.from_row(
+        PromptVersion(
+            id="v3",
+            prompt_id="p1",
+            version=4,
+            messages=row.messages,
+            model=None,
+            params={},
+            variables=["topic"],
+            variables_schema={"properties": {"topic": {"pattern": "(?<=a)b"}}},
+            response_schema=None,
+        ),
+        "faq",
+    )
+    with pytest.raises(InvalidVariables, match="lookbehind"):
+        stored_lookbehind.render({"topic": "ab"})
     with pytest.raises(InvalidVariables, match="does not match"):
         local.render({"topic": "a" * 40 + "!"})
     assert local.render({"topic": "aaa"})[0]["content"] == "About aaa."
