@@ -7,8 +7,11 @@ a float would drift when thousands of judge costs are summed.
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -131,6 +134,41 @@ def resolve_expected(configured: str | None, data: EvaluationInput) -> str | Non
 NO_EXPECTED = "no expected value: set it in the config or run against a test case with one"
 
 ConfigT = TypeVar("ConfigT")
+T = TypeVar("T")
+
+# One thread for the CPU-bound evaluators' large inputs. Their work is pure Python (holding
+# the GIL between bytecodes) or RE2; with one such thread the event loop waits at most one
+# switch interval (5 ms) for the GIL, where each extra thread would add another. They gain
+# nothing from more threads anyway: the GIL runs them one at a time.
+_CPU = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sluice-evaluator")
+
+evaluation_deadline: ContextVar[float | None] = ContextVar("evaluation_deadline", default=None)
+"""The running evaluator's deadline on the event loop's clock, set by the runner.
+
+A synchronous evaluator cannot be interrupted, and finishes in microseconds on the inputs
+it runs inline; the only places one can take long are ``off_loop`` and I/O. So the runner
+sets this for synchronous evaluators (a context variable costs far less than a timer per
+evaluator on the request path) and ``off_loop`` enforces it; evaluators that await I/O get
+a timer around the whole call instead."""
+
+
+class BudgetExceeded(Exception):
+    """``off_loop`` work outlived the evaluator's deadline; the runner records a timeout."""
+
+
+async def off_loop(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` in the evaluators' thread, so the event loop keeps serving, bounded
+    by ``evaluation_deadline`` when one is set (the work itself runs on to its end, bounded by
+    the evaluators' input caps, but nobody waits for it)."""
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(_CPU, function, *args)
+    deadline = evaluation_deadline.get()
+    if deadline is None:
+        return await future
+    try:
+        return await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
+    except TimeoutError:
+        raise BudgetExceeded from None
 
 
 class Evaluator(Protocol[ConfigT]):

@@ -24,11 +24,13 @@ from typing import Any, NamedTuple
 
 from evaluators.base import (
     ZERO_USD,
+    BudgetExceeded,
     EvaluationInput,
     EvaluationResult,
     RetryableEvaluationError,
     apply_threshold,
     error_result,
+    evaluation_deadline,
     skipped_result,
 )
 from evaluators.registry import EvaluatorRegistry, builtin_registry
@@ -214,6 +216,15 @@ def _blocking_dependency(
 async def _attempt(step: PlannedStep, data: EvaluationInput, timeout_s: float | None) -> Any:
     if timeout_s is None:
         return await step.evaluator.evaluate(step.config, data)
+    if not step.evaluator.awaits_io:
+        # Synchronous evaluators can only wait in off_loop, which enforces this deadline.
+        token = evaluation_deadline.set(asyncio.get_running_loop().time() + timeout_s)
+        try:
+            return await step.evaluator.evaluate(step.config, data)
+        except BudgetExceeded:
+            raise _TimedOut from None
+        finally:
+            evaluation_deadline.reset(token)
     deadline = asyncio.timeout(timeout_s)
     try:
         async with deadline:

@@ -11,6 +11,7 @@ from evaluators.base import (
     EvaluationInput,
     EvaluationResult,
     error_result,
+    off_loop,
     resolve_expected,
     score_result,
 )
@@ -87,6 +88,10 @@ class WordOverlap:
 # Beyond this, one comparison could take seconds (the cost grows with the product of the
 # lengths), which would stall the worker; longer texts are compared on this prefix.
 LEVENSHTEIN_MAX_CHARS = 20_000
+# Above this the comparison (up to ~0.15 s at the cap) runs in a thread: pure-Python big-int
+# work, but the event loop gets the GIL back every switch interval, so the gateway keeps
+# answering, and the runner's deadline can end the wait.
+SEQUENCE_THREAD_ABOVE = 2_000
 
 
 def levenshtein_similarity(expected: str, actual: str) -> tuple[float, int]:
@@ -133,13 +138,24 @@ class Levenshtein:
         if max(len(want), len(got)) > LEVENSHTEIN_MAX_CHARS:
             want, got = want[:LEVENSHTEIN_MAX_CHARS], got[:LEVENSHTEIN_MAX_CHARS]
             details["compared_chars"] = LEVENSHTEIN_MAX_CHARS
-        score, distance = levenshtein_similarity(want, got)
+        if max(len(want), len(got)) > SEQUENCE_THREAD_ABOVE:
+            score, distance = await off_loop(levenshtein_similarity, want, got)
+        else:
+            score, distance = levenshtein_similarity(want, got)
         return score_result(score, self.default_threshold, {"distance": distance, **details})
+
+
+ROUGE_L_MAX_WORDS = 20_000
+"""Like LEVENSHTEIN_MAX_CHARS: the LCS costs the product of the lengths; longer texts are
+compared on their first 20000 words."""
 
 
 def rouge_l_scores(expected: str, actual: str) -> tuple[float, float, float]:
     """(F-measure with β = 1, precision, recall) of the word-level LCS."""
-    want, got = words(expected), words(actual)
+    return _rouge_l(words(expected), words(actual))
+
+
+def _rouge_l(want: list[str], got: list[str]) -> tuple[float, float, float]:
     if not want and not got:
         return 1.0, 1.0, 1.0
     common = lcs_length(want, got)
@@ -157,7 +173,9 @@ class RougeL:
     - ``expected`` (string, optional): defaults to the test case's expected output.
 
     Precision is LCS / response words, recall is LCS / expected words, and the score is
-    their harmonic mean; ``details`` holds both. Two texts without words score 1.0.
+    their harmonic mean; ``details`` holds both. Two texts without words score 1.0. Texts
+    longer than 20000 words are compared on their first 20000 (``details.compared_words``
+    says so), since the cost grows with the product of the lengths.
     """
 
     key: ClassVar[str] = "rouge_l"
@@ -172,9 +190,17 @@ class RougeL:
         expected = resolve_expected(config.expected, data)
         if expected is None:
             return error_result(NO_EXPECTED)
-        score, precision, recall = rouge_l_scores(expected, data.response_text)
+        want, got = words(expected), words(data.response_text)
+        details: dict[str, Any] = {}
+        if max(len(want), len(got)) > ROUGE_L_MAX_WORDS:
+            want, got = want[:ROUGE_L_MAX_WORDS], got[:ROUGE_L_MAX_WORDS]
+            details["compared_words"] = ROUGE_L_MAX_WORDS
+        if max(len(want), len(got)) > SEQUENCE_THREAD_ABOVE:
+            score, precision, recall = await off_loop(_rouge_l, want, got)
+        else:
+            score, precision, recall = _rouge_l(want, got)
         return score_result(
             score,
             self.default_threshold,
-            {"precision": round(precision, 6), "recall": round(recall, 6)},
+            {"precision": round(precision, 6), "recall": round(recall, 6), **details},
         )

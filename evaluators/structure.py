@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import functools
 import json
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
 
 from evaluators.base import (
     EvaluationInput,
@@ -18,8 +17,16 @@ from evaluators.base import (
     EvaluatorConfigError,
     check_result,
     error_result,
+    off_loop,
 )
 from evaluators.config import ConfigReader, json_type_name
+from evaluators.safe_schema import (
+    MAX_SCHEMA_DEPTH,
+    SchemaProblem,
+    check_schema,
+    json_path,
+    validator_for,
+)
 
 NO_CONFIG: Mapping[str, Any] = {}
 
@@ -72,21 +79,8 @@ class JsonValid:
 
 
 MAX_SCHEMA_ERRORS = 100
+JSON_SCHEMA_THREAD_ABOVE_CHARS = 50_000
 _MAX_MESSAGE_CHARS = 300
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def json_path(parts: Iterable[str | int]) -> str:
-    """A JSONPath for an error location: ``$.items[2].name``, ``$["odd key"]``."""
-    path = "$"
-    for part in parts:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif _IDENTIFIER.fullmatch(part):
-            path += f".{part}"
-        else:
-            path += f"[{json.dumps(part)}]"
-    return path
 
 
 def _sort_key(error: ValidationError) -> tuple[tuple[tuple[int, int, str], ...], str]:
@@ -105,7 +99,7 @@ def _describe(error: ValidationError) -> str:
 @dataclass(frozen=True, slots=True)
 class JsonSchemaConfig:
     # None: validate against the prompt version's response_schema at evaluation time.
-    validator: Draft202012Validator | None
+    validator: Validator | None
     check_formats: bool
 
 
@@ -144,13 +138,14 @@ class JsonSchema:
             canonical = json.dumps(schema, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise EvaluatorConfigError(f"must be plain JSON: {exc}", "schema") from None
+        except RecursionError:
+            raise EvaluatorConfigError(
+                f"is nested more than {MAX_SCHEMA_DEPTH} levels deep", "schema"
+            ) from None
         try:
             validator = _checked_validator(canonical, check_formats)
-        except SchemaError as exc:
-            raise EvaluatorConfigError(
-                f"not a valid JSON Schema: {json_path(exc.absolute_path)}: {exc.message}",
-                "schema",
-            ) from None
+        except SchemaProblem as exc:
+            raise EvaluatorConfigError(str(exc), "schema") from None
         return JsonSchemaConfig(validator, check_formats)
 
     async def evaluate(self, config: JsonSchemaConfig, data: EvaluationInput) -> EvaluationResult:
@@ -160,17 +155,25 @@ class JsonSchema:
                 return error_result(
                     "no schema: set config.schema or give the prompt version a response_schema"
                 )
-            # Not check_schema'd here: that costs ~0.7 ms a call; a broken schema shows up
-            # as an exception while validating and is diagnosed below.
-            validator = _validator(data.response_schema, config.check_formats)
+            # Not check_schema'd here: that costs ~0.7 ms a call, and the version's schema
+            # was checked when it was created; a broken one (stored before those checks)
+            # shows up as an exception while validating and is diagnosed below.
+            validator = validator_for(data.response_schema, check_formats=config.check_formats)
         value, problem = _response_value(data)
         if problem is not None:
             return check_result(False, {"reason": f"response is not JSON: {problem}"})
+        if len(data.response_text) > JSON_SCHEMA_THREAD_ABOVE_CHARS:
+            # Validating a large document is pure-Python work: in a thread the event loop
+            # gets the GIL back every switch interval, and the runner's deadline can fire.
+            return await off_loop(self._judge, validator, value)
+        return self._judge(validator, value)
+
+    def _judge(self, validator: Validator, value: Any) -> EvaluationResult:
         try:
             errors = sorted(validator.iter_errors(value), key=_sort_key)
         except Exception as exc:  # a malformed schema can raise almost anything
             reason = _schema_problem(validator.schema, exc)
-            return error_result(f"response_schema is not a valid JSON Schema: {reason}")
+            return error_result(f"response_schema is not usable: {reason}")
         if not errors:
             return check_result(True)
         return check_result(
@@ -183,17 +186,17 @@ class JsonSchema:
 
 
 def _schema_problem(schema: Any, raised: Exception) -> str:
-    """Why validating against ``schema`` raised: the metaschema's verdict when it has one."""
+    """Why validating against ``schema`` raised: our checks' verdict when they have one."""
     try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        return f"{json_path(exc.absolute_path)}: {exc.message}"
+        check_schema(schema)
+    except SchemaProblem as exc:
+        return str(exc)
     return f"{type(raised).__name__}: {raised}"
 
 
 @functools.lru_cache(maxsize=256)
-def _checked_validator(canonical_schema: str, check_formats: bool) -> Draft202012Validator:
-    """A validator for a metaschema-checked schema, given as canonical JSON text.
+def _checked_validator(canonical_schema: str, check_formats: bool) -> Validator:
+    """A validator for a checked schema (``safe_schema.check_schema``), given as canonical JSON.
 
     check_schema costs ~0.7 ms, 30 times a whole cheap evaluation, and the same few
     schemas are validated again each time specs are reloaded or ``run_specs`` is called.
@@ -201,13 +204,8 @@ def _checked_validator(canonical_schema: str, check_formats: bool) -> Draft20201
     it passed cannot change what an existing plan validates against.
     """
     schema = json.loads(canonical_schema)
-    Draft202012Validator.check_schema(schema)
-    return _validator(schema, check_formats)
-
-
-def _validator(schema: Any, check_formats: bool) -> Draft202012Validator:
-    checker = Draft202012Validator.FORMAT_CHECKER if check_formats else None
-    return Draft202012Validator(schema, format_checker=checker)
+    check_schema(schema)
+    return validator_for(schema, check_formats=check_formats)
 
 
 TokenCounter = Callable[[str, str], int]

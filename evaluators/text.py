@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -14,10 +13,11 @@ from evaluators.base import (
     EvaluatorConfigError,
     check_result,
     error_result,
+    off_loop,
     resolve_expected,
 )
 from evaluators.config import ConfigReader
-from evaluators.regex_safety import nested_quantifier_at
+from evaluators.safe_regex import Pattern, UnsupportedPattern, compile_pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,28 +192,32 @@ class ContainsAny:
 
 REGEX_DEFAULT_MAX_CHARS = 20_000
 REGEX_MAX_CHARS_LIMIT = 1_000_000
-_FLAG_BITS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL}
+# RE2 releases the GIL while it matches: above this many characters the search goes to a
+# thread, so the event loop keeps serving while it runs and the runner's deadline can fire.
+REGEX_THREAD_ABOVE_CHARS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
 class RegexConfig:
-    pattern: re.Pattern[str]
+    pattern: Pattern
     max_chars: int
 
 
 class Regex:
-    """The response matches a regular expression somewhere (``re.search``).
+    """The response matches a regular expression somewhere (a search, not a full match).
 
     Config:
-    - ``pattern`` (string, required): Python ``re`` syntax, compiled once at validation.
+    - ``pattern`` (string, required): RE2 syntax (as Python's ``re`` without backreferences,
+      lookarounds, atomic groups or possessive quantifiers; ``\\z`` for the end of text),
+      compiled once at validation.
     - ``flags`` (string, default ""): any of ``i`` (ignore case), ``m`` (multiline: ``^``/``$``
       at line breaks), ``s`` (dot matches newline).
     - ``max_chars`` (integer, default 20000, at most 1000000): only the first ``max_chars``
       characters of the response are searched.
 
-    Score 1 or 0. Because ``re`` cannot be interrupted, patterns that nest unbounded
-    repetition, such as ``(a+)+``, are rejected at validation (write ``(?>a+)+`` or ``(a+)++``
-    if you mean it), and the search is capped at ``max_chars`` to bound the rest.
+    Score 1 or 0. RE2 matches in time linear in the text whatever the pattern, so a pattern
+    such as ``(a+)+$`` is as safe as any other; a pattern RE2 cannot run is refused at
+    validation with the reason.
     """
 
     key: ClassVar[str] = "regex"
@@ -227,36 +231,29 @@ class Regex:
         if pattern is None or pattern == "":
             raise EvaluatorConfigError("is required and must be a non-empty string", "pattern")
         flags = reader.optional_str("flags") or ""
-        unknown = sorted(set(flags) - set(_FLAG_BITS))
+        unknown = sorted(set(flags) - set("ims"))
         if unknown:
             raise EvaluatorConfigError(
                 f"unknown flag(s) {''.join(unknown)!r}; allowed: i, m, s", "flags"
             )
-        bits = 0
-        for flag in flags:
-            bits |= _FLAG_BITS[flag]
         max_chars = reader.optional_int("max_chars", minimum=1) or REGEX_DEFAULT_MAX_CHARS
         if max_chars > REGEX_MAX_CHARS_LIMIT:
             raise EvaluatorConfigError(f"must be at most {REGEX_MAX_CHARS_LIMIT}", "max_chars")
         try:
-            compiled = re.compile(pattern, bits)
-        except re.error as exc:
-            raise EvaluatorConfigError(
-                f"not a valid regular expression: {exc}", "pattern"
-            ) from None
-        nested_at = nested_quantifier_at(pattern)
-        if nested_at is not None:
-            raise EvaluatorConfigError(
-                f"the group at position {nested_at} repeats a repetition, which can take "
-                "exponential time; make it atomic with (?>...) or possessive with *+ / ++",
-                "pattern",
-            )
+            compiled = compile_pattern(pattern, flags)
+        except UnsupportedPattern as exc:
+            raise EvaluatorConfigError(str(exc), "pattern") from None
         return RegexConfig(compiled, max_chars)
 
     async def evaluate(self, config: RegexConfig, data: EvaluationInput) -> EvaluationResult:
         text = data.response_text
         truncated = len(text) > config.max_chars
-        match = config.pattern.search(text[: config.max_chars] if truncated else text)
+        if truncated:
+            text = text[: config.max_chars]
+        if len(text) > REGEX_THREAD_ABOVE_CHARS:
+            match = await off_loop(config.pattern.search, text)
+        else:
+            match = config.pattern.search(text)
         details: dict[str, Any] = {}
         if match is not None:
             details["match"] = match.group(0)[:200]

@@ -201,16 +201,17 @@ class EvaluationProcessor:
         if facts.prompt_version_id is not None:
             version = await self.versions.get(facts.prompt_version_id)
         data = build_input(facts, version, expected=expected)
-        # A deadline costs ~20 µs per evaluator, and cannot stop a synchronous one anyway:
-        # only runs that wait on I/O get one.
-        timed = run_mode != "inline" and _waits_on_io(owner, facts, prior)
+        # Every evaluator gets the deadline, inline ones too: the CPU-bound ones (regex,
+        # json_schema, levenshtein, rouge_l) move large inputs to a thread, where the deadline
+        # ends the wait; small inputs finish in microseconds. Overrunning it records an error
+        # result, stored like any other, so neither a retry nor the sweep runs it again.
         return await owner.plan.run(
             data,
             request_id=facts.request_id,
             run_mode="inline" if run_mode == "inline" else None,
             prior=prior,
             max_attempts=self._attempts,
-            timeout_s=self._timeout if timed else None,
+            timeout_s=self._timeout,
         )
 
 

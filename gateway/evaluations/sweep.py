@@ -5,6 +5,12 @@ Redis was flushed, a queue write failed). The database knows better: a response 
 `grace` that lacks a result for a config that was in place when it was logged and sampled it,
 is enqueued again. Writes are idempotent, so a response enqueued twice is scored once.
 `lookback` bounds how far back a sweep reads; `max_jobs` bounds one sweep's work.
+
+A response whose job is in the dead-letter list is not enqueued again: that job already
+failed `max_failures` times (a worker crashing on it, say), and sending it round again every
+sweep would retry it forever. `requeue` on the dead letter is the way to try it once more.
+An evaluator that overruns its time budget is not a failed job at all: it records an error
+result, which counts as evaluated here.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from gateway.evaluations.records import Job
 __all__ = ["Sweeper"]
 
 PAGE = 1000
+DEAD_LETTERS_READ = 10_000
+"""The newest dead letters a sweep reads to skip their responses; older ones are long past
+`lookback` in any real deployment."""
 
 
 class Sweeper:
@@ -62,18 +71,36 @@ class Sweeper:
                     .group_by(EvaluatorConfig.prompt_version_id)
                 )
             ).all()
+        if not monitored:
+            return 0
+        buried = await self._buried()
         jobs: list[Job] = []
         for version_id, first_config_at in monitored:
             if len(jobs) >= self._max_jobs:
                 break
             assert version_id is not None
             since = max(now - self._lookback, first_config_at)
-            jobs += await self._lost(version_id, since, now - self._grace)
+            found = await self._lost(version_id, since, now - self._grace)
+            jobs += [job for job in found if job.request_log_id not in buried]
         jobs = jobs[: self._max_jobs]
         await self._queue.enqueue(jobs)
         if jobs:
             self._metrics.enqueued.labels("sweep").inc(len(jobs))
         return len(jobs)
+
+    async def _buried(self) -> set[str]:
+        """Request log ids of the dead-lettered jobs (the newest DEAD_LETTERS_READ)."""
+        ids: set[str] = set()
+        before: str | None = None
+        read = 0
+        while read < DEAD_LETTERS_READ:
+            letters = await self._queue.dead_letters(limit=PAGE, before=before)
+            if not letters:
+                break
+            ids.update(letter.job.request_log_id for letter in letters)
+            read += len(letters)
+            before = letters[-1].id
+        return ids
 
     async def _lost(self, version_id: str, since: datetime, until: datetime) -> list[Job]:
         owner = await self._plans.for_version(version_id)

@@ -10,9 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
+from referencing.exceptions import Unresolvable
 
+from evaluators.safe_regex import UnsupportedPattern
+from evaluators.safe_schema import validator_for
 from gateway.db.models import PromptVersion
 from gateway.errors import InvalidVariables, MissingVariable
 from gateway.prompts.template import CompiledMessages, compile_messages
@@ -31,7 +34,7 @@ class CompiledVersion:
     params: dict[str, Any]
     variables: tuple[str, ...]
     messages: CompiledMessages
-    validator: Draft202012Validator | None
+    validator: Validator | None
 
     @classmethod
     def from_row(cls, row: PromptVersion, slug: str) -> CompiledVersion:
@@ -43,10 +46,9 @@ class CompiledVersion:
             params=dict(row.params),
             variables=tuple(row.variables),
             messages=compile_messages(row.messages),
+            # Never fetches a $ref, and matches `pattern` with RE2: this runs per request.
             validator=(
-                Draft202012Validator(row.variables_schema)
-                if row.variables_schema is not None
-                else None
+                validator_for(row.variables_schema) if row.variables_schema is not None else None
             ),
         )
 
@@ -61,10 +63,20 @@ class CompiledVersion:
                 param="variables",
             )
         if self.validator is not None:
-            errors = sorted(
-                self.validator.iter_errors(dict(values)),
-                key=lambda e: [str(step) for step in e.path],
-            )
+            try:
+                errors = sorted(
+                    self.validator.iter_errors(dict(values)),
+                    key=lambda e: [str(step) for step in e.path],
+                )
+            except (Unresolvable, UnsupportedPattern) as exc:
+                # Only a schema stored before these checks existed gets here: a non-local $ref (not
+                # fetched) or a pattern RE2 cannot run. The version is unusable until fixed.
+                raise InvalidVariables(
+                    f"Prompt '{self.slug}' version {self.version} has a variables_schema that "
+                    f"cannot be used ({exc}): refs must be local ('#/$defs/...') and patterns "
+                    "RE2 syntax; create a version with a fixed schema.",
+                    param="variables",
+                ) from None
             if errors:
                 shown = "; ".join(
                     f"{'.'.join(str(step) for step in e.path) or '(variables)'}: {e.message[:200]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ from evaluators.base import (
     RetryableEvaluationError,
     check_result,
     error_result,
+    off_loop,
 )
 from evaluators.registry import EvaluatorRegistry, builtin_registry
 from evaluators.runner import (
@@ -85,6 +87,19 @@ class Slow(Exploding):
 
     async def evaluate(self, config: None, data: EvaluationInput) -> EvaluationResult:
         await asyncio.sleep(10)
+        return check_result(True)
+
+
+class Grinding(Exploding):
+    """Synchronous work in the evaluators' thread that lasts until ``release`` is set."""
+
+    key: ClassVar[str] = "grinding"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    async def evaluate(self, config: None, data: EvaluationInput) -> EvaluationResult:
+        await off_loop(self.release.wait)
         return check_result(True)
 
 
@@ -256,6 +271,24 @@ async def test_timeout_becomes_an_error_result() -> None:
     )
     results = by_id(outcomes)
     assert results["s"].error == "timed out after 0.05 s"
+    assert results["fast"].passed
+
+
+async def test_work_off_the_loop_is_bounded_by_the_budget_too() -> None:
+    grinding = Grinding()
+    try:
+        outcomes = await run_specs(
+            [spec("g", "grinding"), spec("fast", "json_valid")],
+            JSON_ANSWER,
+            request_id="r",
+            registry=registry_with(grinding),
+            timeout_s=0.05,
+        )
+    finally:
+        grinding.release.set()  # the thread runs on until its work ends; let it end
+    results = by_id(outcomes)
+    assert results["g"].error == "timed out after 0.05 s"
+    assert "attempts" not in results["g"].details  # a timeout is never retried
     assert results["fast"].passed
 
 

@@ -56,7 +56,7 @@ def test_ranges_and_weights() -> None:
 def test_config_errors_name_the_config_field() -> None:
     [message] = problems([spec("re", "regex", config={"pattern": "(oops"})])
     assert message.startswith(
-        "evaluator 're': config.pattern: not a valid regular expression: missing ), "
+        "evaluator 're': config.pattern: not a valid regular expression: missing )"
     )
     [unknown] = problems([spec("ex", "exact_match", config={"valeu": "x"})])
     assert unknown == (

@@ -144,7 +144,9 @@ async def test_json_schema_broken_response_schema_is_an_error_naming_the_problem
     data = given('{"a": 1}', response_schema={"type": "object", "minProperties": "two"})
     result = await run(JsonSchema(), {}, data)
     assert result.error is not None
-    assert result.error.startswith("response_schema is not a valid JSON Schema: $.minProperties: ")
+    assert result.error.startswith(
+        "response_schema is not usable: not a valid JSON Schema: $.minProperties: "
+    )
 
 
 async def test_json_schema_formats_are_annotations_unless_checked() -> None:
