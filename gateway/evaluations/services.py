@@ -81,12 +81,7 @@ def _routes(router: ModelRouter, model: str) -> bool:
 def _build(runtime: Runtime) -> EvaluationServices:
     settings = runtime.settings.evaluations
     metrics = EvaluationMetrics(runtime.metrics.registry)
-    judge = GatewayJudgeClient(
-        router=runtime.router,
-        provider=runtime.provider,
-        log_buffer=runtime.log_buffer,
-        stages=runtime.proxy.stages,
-    )
+    judge = GatewayJudgeClient(runtime.proxy)
     registry = builtin_registry(judge_client=judge, token_counter=count_text)
     dead = metrics.jobs.labels("dead_lettered").inc
     queue: EvaluationQueue
