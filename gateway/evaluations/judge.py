@@ -19,6 +19,7 @@ import msgspec
 
 from evaluators import JudgeReply, RetryableEvaluationError
 from gateway.db.base import utcnow
+from gateway.dependencies import Started
 from gateway.errors import BudgetExceeded, BudgetStoreUnavailable, ModelNotFound, SluiceError
 from gateway.keys.service import KeyInfo
 from gateway.proxy.service import ProxyService
@@ -61,15 +62,16 @@ def _retryable(status: int) -> bool:
 
 
 class GatewayJudgeClient:
-    def __init__(self, proxy: ProxyService) -> None:
+    def __init__(self, proxy: Started[ProxyService]) -> None:
         self._proxy = proxy
 
     async def complete(
         self, model: str, messages: list[dict[str, Any]], *, response_format: dict[str, Any]
     ) -> JudgeReply:
+        proxy = self._proxy.require("the LLM judge")
         body = {"model": model, "messages": messages, "response_format": response_format}
         try:
-            result = await self._proxy.internal_chat(
+            result = await proxy.internal_chat(
                 msgspec.json.encode(body), caller=JUDGE_KEY, headers=_judge_headers()
             )
         except BudgetExceeded as exc:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -61,11 +61,13 @@ log = logging.getLogger("sluice.proxy")
 MODELS_TTL = 60.0  # seconds an upstream's model list is reused
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Stages:
+    """The proxy's optional stages, fixed when the proxy is built (gateway/proxy/plugin.py)."""
+
     prompts: PromptStage | None = None
     budgets: BudgetStage | None = None
-    observers: list[ResponseObserver] = field(default_factory=list)
+    observers: tuple[ResponseObserver, ...] = ()
 
 
 @dataclass(slots=True)
