@@ -14,18 +14,12 @@ from admin.pagination import Page, decode_cursor, make_page, page_limit
 from gateway.prompts.abtests import AbTestService, AbTestSpec, PromoteSpec
 from gateway.prompts.records import AbTestRecord
 from gateway.prompts.results import AbResults
-from gateway.runtime import Runtime
 
 __all__ = ["AbTestController"]
 
 
 class AbTestDetail(AbTestRecord, frozen=True, kw_only=True):
     results: AbResults
-
-
-def _service(runtime: Runtime) -> AbTestService:
-    service: AbTestService = runtime.services["ab_tests"]
-    return service
 
 
 class AbTestController(Controller):
@@ -35,43 +29,44 @@ class AbTestController(Controller):
 
     @post("/", summary="Create an A/B test (a draft unless start is true)")
     async def create(
-        self, data: JSONBody[AbTestSpec], runtime: NamedDependency[Runtime]
+        self, data: JSONBody[AbTestSpec], ab_test_service: NamedDependency[AbTestService]
     ) -> AbTestRecord:
-        return await _service(runtime).create(data)
+        return await ab_test_service.create(data)
 
     @get("/", summary="List A/B tests, newest first")
     async def list_tests(
         self,
-        runtime: NamedDependency[Runtime],
+        ab_test_service: NamedDependency[AbTestService],
         limit: FromQuery[int | None] = None,
         cursor: FromQuery[str | None] = None,
         prompt: FromQuery[str | None] = None,
         status: FromQuery[Literal["draft", "running", "stopped"] | None] = None,
     ) -> Page[AbTestRecord]:
         size = page_limit(limit)
-        rows = await _service(runtime).list_tests(
+        rows = await ab_test_service.list_tests(
             limit=size + 1, before=decode_cursor(cursor), prompt=prompt, status=status
         )
         return make_page(rows, size)
 
     @get("/{test_id:str}", summary="One A/B test with per-variant results and significance")
     async def get_test(
-        self, test_id: FromPath[str], runtime: NamedDependency[Runtime]
+        self, test_id: FromPath[str], ab_test_service: NamedDependency[AbTestService]
     ) -> AbTestDetail:
-        service = _service(runtime)
-        test = await service.get(test_id)
-        results = await service.results(test_id)
+        test = await ab_test_service.get(test_id)
+        results = await ab_test_service.results(test_id)
         return AbTestDetail(**msgspec.structs.asdict(test), results=results)
 
     @post("/{test_id:str}/start", status_code=200, summary="Start splitting traffic")
     async def start(
-        self, test_id: FromPath[str], runtime: NamedDependency[Runtime]
+        self, test_id: FromPath[str], ab_test_service: NamedDependency[AbTestService]
     ) -> AbTestRecord:
-        return await _service(runtime).start(test_id)
+        return await ab_test_service.start(test_id)
 
     @post("/{test_id:str}/stop", status_code=200, summary="Stop splitting traffic")
-    async def stop(self, test_id: FromPath[str], runtime: NamedDependency[Runtime]) -> AbTestRecord:
-        return await _service(runtime).stop(test_id)
+    async def stop(
+        self, test_id: FromPath[str], ab_test_service: NamedDependency[AbTestService]
+    ) -> AbTestRecord:
+        return await ab_test_service.stop(test_id)
 
     @post(
         "/{test_id:str}/promote",
@@ -81,7 +76,7 @@ class AbTestController(Controller):
     async def promote(
         self,
         test_id: FromPath[str],
-        runtime: NamedDependency[Runtime],
+        ab_test_service: NamedDependency[AbTestService],
         data: JSONBody[PromoteSpec | None] = None,
     ) -> AbTestRecord:
-        return await _service(runtime).promote(test_id, data or PromoteSpec())
+        return await ab_test_service.promote(test_id, data or PromoteSpec())

@@ -16,16 +16,10 @@ from gateway.analytics.prompts import PromptReport
 from gateway.analytics.services import AnalyticsServices
 from gateway.analytics.window import Window
 from gateway.errors import InvalidRequest
-from gateway.runtime import Runtime
 
 __all__ = ["AlertController", "AnalyticsController"]
 
 _KINDS = ("degradation", "test_run_failed", "budget_soft_limit", "evaluation_dead_lettered")
-
-
-def analytics(runtime: Runtime) -> AnalyticsServices:
-    services: AnalyticsServices = runtime.services["analytics"]
-    return services
 
 
 class AnalyticsController(Controller):
@@ -37,22 +31,22 @@ class AnalyticsController(Controller):
     async def prompt(
         self,
         slug: FromPath[str],
-        runtime: NamedDependency[Runtime],
+        analytics_services: NamedDependency[AnalyticsServices],
         since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,
         days: FromQuery[int | None] = None,
     ) -> PromptReport:
-        return await analytics(runtime).prompts.report(slug, Window.of(since, until, days))
+        return await analytics_services.prompts.report(slug, Window.of(since, until, days))
 
     @get("/models", summary="Models compared: the most accurate, the fastest, the best value")
     async def models(
         self,
-        runtime: NamedDependency[Runtime],
+        analytics_services: NamedDependency[AnalyticsServices],
         since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,
         days: FromQuery[int | None] = None,
     ) -> ModelReport:
-        return await analytics(runtime).models.report(Window.of(since, until, days))
+        return await analytics_services.models.report(Window.of(since, until, days))
 
 
 class AlertController(Controller):
@@ -63,11 +57,11 @@ class AlertController(Controller):
     @get("/", summary="Degradations, budget soft limits and dead-lettered evaluations")
     async def list_alerts(
         self,
-        runtime: NamedDependency[Runtime],
+        analytics_services: NamedDependency[AnalyticsServices],
         kind: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
     ) -> dict[str, list[AlertItem]]:
         if kind is not None and kind not in _KINDS:
             raise InvalidRequest(f"kind must be one of {', '.join(_KINDS)}.", param="kind")
-        items = await analytics(runtime).alerts.list(limit=page_limit(limit), kind=kind)
+        items = await analytics_services.alerts.list(limit=page_limit(limit), kind=kind)
         return {"data": items}

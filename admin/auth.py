@@ -8,15 +8,14 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from gateway.core import CorePlugin
 from gateway.errors import AdminUnauthorized
-from gateway.runtime import Runtime
 
 __all__ = ["require_admin"]
 
 
 def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    runtime: Runtime = connection.app.state.runtime
-    expected = runtime.settings.admin.token
+    expected = connection.app.plugins.get(CorePlugin).settings.admin.token
     if not expected:
         raise AdminUnauthorized(
             "The admin API is disabled: start the gateway with SLUICE_ADMIN_TOKEN set."

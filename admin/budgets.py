@@ -14,12 +14,11 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, make_page, page_limit
 from gateway.budgets.alerts import AlertView
-from gateway.budgets.registry import BudgetChanges, BudgetRegistry, NewBudget
+from gateway.budgets.registry import BudgetChanges, NewBudget
 from gateway.budgets.service import BudgetService, BudgetStatus
 from gateway.input_bounds import check_identifier
-from gateway.runtime import Runtime
 
-__all__ = ["BudgetController", "budget_service"]
+__all__ = ["BudgetController"]
 
 Percent = Annotated[float, msgspec.Meta(gt=0, le=100)]
 
@@ -69,15 +68,6 @@ class AlertItem(msgspec.Struct):
     limit_usd: float
 
 
-def budget_service(runtime: Runtime) -> BudgetService:
-    service: BudgetService = runtime.services["budgets"]
-    return service
-
-
-def _registry(runtime: Runtime) -> BudgetRegistry:
-    return budget_service(runtime).registry
-
-
 def _view(status: BudgetStatus) -> BudgetView:
     budget, window = status.budget, status.window
     soft = None
@@ -123,7 +113,7 @@ class BudgetController(Controller):
 
     @post("/", summary="Create a budget")
     async def create(
-        self, data: JSONBody[CreateBudget], runtime: NamedDependency[Runtime]
+        self, data: JSONBody[CreateBudget], budget_service: NamedDependency[BudgetService]
     ) -> BudgetView:
         if data.scope_value is not None:
             # It is matched against users and tags and logged with alerts: one line, no controls.
@@ -131,14 +121,14 @@ class BudgetController(Controller):
         spec = NewBudget(
             data.scope, data.scope_value, data.period, data.limit_usd, data.soft_limit_pct
         )
-        record = await _registry(runtime).create(spec)
-        [status] = await budget_service(runtime).status([record])
+        record = await budget_service.registry.create(spec)
+        [status] = await budget_service.status([record])
         return _view(status)
 
     @get("/", summary="List budgets with their current spend, newest first")
     async def list_budgets(
         self,
-        runtime: NamedDependency[Runtime],
+        budget_service: NamedDependency[BudgetService],
         limit: FromQuery[int | None] = None,
         cursor: FromQuery[str | None] = None,
         scope_filter: Annotated[
@@ -146,18 +136,18 @@ class BudgetController(Controller):
         ] = None,
     ) -> Page[BudgetView]:
         size = page_limit(limit)
-        records = await _registry(runtime).list(
+        records = await budget_service.registry.list(
             limit=size + 1, after=decode_cursor(cursor), scope=scope_filter
         )
-        statuses = await budget_service(runtime).status(records[:size])
+        statuses = await budget_service.status(records[:size])
         return make_page([_view(s) for s in statuses] + records[size:], size)
 
     @get("/{budget_id:str}", summary="One budget: spent, reserved and remaining right now")
     async def get_budget(
-        self, budget_id: FromPath[str], runtime: NamedDependency[Runtime]
+        self, budget_id: FromPath[str], budget_service: NamedDependency[BudgetService]
     ) -> BudgetView:
-        record = await _registry(runtime).get(budget_id)
-        [status] = await budget_service(runtime).status([record])
+        record = await budget_service.registry.get(budget_id)
+        [status] = await budget_service.status([record])
         return _view(status)
 
     @patch("/{budget_id:str}", summary="Change a budget's limit or soft limit")
@@ -165,34 +155,34 @@ class BudgetController(Controller):
         self,
         budget_id: FromPath[str],
         data: JSONBody[PatchBudget],
-        runtime: NamedDependency[Runtime],
+        budget_service: NamedDependency[BudgetService],
     ) -> BudgetView:
         changes = BudgetChanges(
             limit_usd=None if isinstance(data.limit_usd, msgspec.UnsetType) else data.limit_usd,
             soft_limit_pct=data.soft_limit_pct,
         )
-        record = await _registry(runtime).update(budget_id, changes)
-        [status] = await budget_service(runtime).status([record])
+        record = await budget_service.registry.update(budget_id, changes)
+        [status] = await budget_service.status([record])
         return _view(status)
 
     @delete("/{budget_id:str}", status_code=204, summary="Delete a budget")
     async def delete_budget(
-        self, budget_id: FromPath[str], runtime: NamedDependency[Runtime]
+        self, budget_id: FromPath[str], budget_service: NamedDependency[BudgetService]
     ) -> None:
-        record = await _registry(runtime).delete(budget_id)
-        await budget_service(runtime).forget(record)
+        record = await budget_service.registry.delete(budget_id)
+        await budget_service.forget(record)
 
     @get("/{budget_id:str}/alerts", summary="A budget's soft-limit alerts, newest first")
     async def list_alerts(
         self,
         budget_id: FromPath[str],
-        runtime: NamedDependency[Runtime],
+        budget_service: NamedDependency[BudgetService],
         limit: FromQuery[int | None] = None,
         cursor: FromQuery[str | None] = None,
     ) -> Page[AlertItem]:
         size = page_limit(limit)
-        await _registry(runtime).get(budget_id)
-        alerts = await budget_service(runtime).alerts.list(
+        await budget_service.registry.get(budget_id)
+        alerts = await budget_service.alerts.list(
             limit=size + 1, before=decode_cursor(cursor), budget_id=budget_id
         )
         return make_page([_alert(a) for a in alerts], size)

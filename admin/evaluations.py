@@ -18,7 +18,6 @@ from gateway.evaluations.feedback import ManualEvaluation
 from gateway.evaluations.query import EvaluationFilter, VersionSummary
 from gateway.evaluations.records import CONTEXTS, DeadLetter, EvaluationRecord, ResponseScore
 from gateway.evaluations.services import EvaluationServices
-from gateway.runtime import Runtime
 
 __all__ = ["EvaluationController", "ResponseEvaluationController", "parse_evaluation_filter"]
 
@@ -32,11 +31,6 @@ class Requeued(msgspec.Struct):
 
 class SweepReport(msgspec.Struct):
     enqueued: int
-
-
-def _services(runtime: Runtime) -> EvaluationServices:
-    services: EvaluationServices = runtime.services["evaluations"]
-    return services
 
 
 def parse_evaluation_filter(
@@ -79,13 +73,13 @@ class EvaluationController(Controller):
     async def list_evaluations(
         self,
         request: Request[Any, Any, Any],
-        runtime: NamedDependency[Runtime],
+        evaluation_services: NamedDependency[EvaluationServices],
         limit: FromQuery[int | None] = None,
         cursor: FromQuery[str | None] = None,
     ) -> Page[EvaluationRecord]:
         size = page_limit(limit)
         filters = parse_evaluation_filter(dict(request.query_params))
-        rows = await _services(runtime).query.search(
+        rows = await evaluation_services.query.search(
             filters, limit=size + 1, before_id=decode_cursor(cursor)
         )
         return make_page(rows, size)
@@ -96,7 +90,9 @@ class EvaluationController(Controller):
         "and each evaluator's mean score, pass rate, errors and judge cost",
     )
     async def summary(
-        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime]
+        self,
+        request: Request[Any, Any, Any],
+        evaluation_services: NamedDependency[EvaluationServices],
     ) -> list[VersionSummary]:
         params = dict(request.query_params)
         by = params.get("by")
@@ -104,17 +100,17 @@ class EvaluationController(Controller):
             raise InvalidRequest("by must be 'version' or 'variant'.", param="by")
         params.setdefault("context", "production")
         filters = parse_evaluation_filter(params, extra=("by",))
-        return await _services(runtime).query.summary(filters, by_variant=by == "variant")
+        return await evaluation_services.query.summary(filters, by_variant=by == "variant")
 
     @get("/dead-letters", summary="Jobs that failed too often, newest first")
     async def dead_letters(
         self,
-        runtime: NamedDependency[Runtime],
+        evaluation_services: NamedDependency[EvaluationServices],
         limit: FromQuery[int | None] = None,
         cursor: FromQuery[str | None] = None,
     ) -> Page[DeadLetter]:
         size = page_limit(limit)
-        letters = await _services(runtime).queue.dead_letters(
+        letters = await evaluation_services.queue.dead_letters(
             limit=size + 1, before=decode_cursor(cursor)
         )
         return make_page(letters, size)
@@ -124,15 +120,17 @@ class EvaluationController(Controller):
         status_code=200,
         summary="Send a dead letter back to the queue",
     )
-    async def requeue(self, dead_id: FromPath[str], runtime: NamedDependency[Runtime]) -> Requeued:
-        if not await _services(runtime).queue.requeue(dead_id):
+    async def requeue(
+        self, dead_id: FromPath[str], evaluation_services: NamedDependency[EvaluationServices]
+    ) -> Requeued:
+        if not await evaluation_services.queue.requeue(dead_id):
             raise NotFound(f"No dead letter with id '{dead_id}'.", param="dead_id")
-        _services(runtime).metrics.enqueued.labels("requeue").inc()
+        evaluation_services.metrics.enqueued.labels("requeue").inc()
         return Requeued(id=dead_id, requeued=True)
 
     @post("/sweep", status_code=200, summary="Enqueue unevaluated production responses now")
-    async def sweep(self, runtime: NamedDependency[Runtime]) -> SweepReport:
-        return SweepReport(enqueued=await _services(runtime).sweeper.sweep())
+    async def sweep(self, evaluation_services: NamedDependency[EvaluationServices]) -> SweepReport:
+        return SweepReport(enqueued=await evaluation_services.sweeper.sweep())
 
 
 class ResponseEvaluationController(Controller):
@@ -145,9 +143,9 @@ class ResponseEvaluationController(Controller):
         summary="A response's evaluations and overall score (weighted mean)",
     )
     async def for_response(
-        self, request_id: FromPath[str], runtime: NamedDependency[Runtime]
+        self, request_id: FromPath[str], evaluation_services: NamedDependency[EvaluationServices]
     ) -> ResponseScore:
-        return await _services(runtime).query.for_response(request_id)
+        return await evaluation_services.query.for_response(request_id)
 
     @post(
         "/{request_id:str}/evaluations",
@@ -157,6 +155,6 @@ class ResponseEvaluationController(Controller):
         self,
         request_id: FromPath[str],
         data: JSONBody[ManualEvaluation],
-        runtime: NamedDependency[Runtime],
+        evaluation_services: NamedDependency[EvaluationServices],
     ) -> EvaluationRecord:
-        return await _services(runtime).query.add_manual(request_id, data)
+        return await evaluation_services.query.add_manual(request_id, data)

@@ -11,14 +11,8 @@ from admin.pagination import Page, decode_cursor, make_page, page_limit
 from gateway.evaluations.config_spec import CopyTarget, EvaluatorConfigPatch, EvaluatorConfigSpec
 from gateway.evaluations.configs import EvaluatorConfigService
 from gateway.evaluations.records import EvaluatorConfigRecord
-from gateway.runtime import Runtime
 
-__all__ = ["EvaluatorController", "VersionEvaluatorController", "evaluator_configs"]
-
-
-def evaluator_configs(runtime: Runtime) -> EvaluatorConfigService:
-    service: EvaluatorConfigService = runtime.services["evaluations"].configs
-    return service
+__all__ = ["EvaluatorController", "VersionEvaluatorController"]
 
 
 class VersionEvaluatorController(Controller):
@@ -32,22 +26,22 @@ class VersionEvaluatorController(Controller):
         slug: FromPath[str],
         number: FromPath[int],
         data: JSONBody[EvaluatorConfigSpec],
-        runtime: NamedDependency[Runtime],
+        evaluator_configs: NamedDependency[EvaluatorConfigService],
     ) -> EvaluatorConfigRecord:
-        return await evaluator_configs(runtime).create_for_version(slug, number, data)
+        return await evaluator_configs.create_for_version(slug, number, data)
 
     @get("/", summary="The version's evaluators, oldest first")
     async def list_evaluators(
         self,
         slug: FromPath[str],
         number: FromPath[int],
-        runtime: NamedDependency[Runtime],
+        evaluator_configs: NamedDependency[EvaluatorConfigService],
         limit: FromQuery[int | None] = None,
         cursor: FromQuery[str | None] = None,
     ) -> Page[EvaluatorConfigRecord]:
         size = page_limit(limit)
         after = decode_cursor(cursor)
-        rows = await evaluator_configs(runtime).list_for_version(slug, number)
+        rows = await evaluator_configs.list_for_version(slug, number)
         rows = [row for row in rows if after is None or row.id > after]
         return make_page(rows[: size + 1], size)
 
@@ -59,24 +53,28 @@ class EvaluatorController(Controller):
 
     @get("/{evaluator_id:str}", summary="One evaluator config")
     async def get_evaluator(
-        self, evaluator_id: FromPath[str], runtime: NamedDependency[Runtime]
+        self,
+        evaluator_id: FromPath[str],
+        evaluator_configs: NamedDependency[EvaluatorConfigService],
     ) -> EvaluatorConfigRecord:
-        return await evaluator_configs(runtime).get(evaluator_id)
+        return await evaluator_configs.get(evaluator_id)
 
     @patch("/{evaluator_id:str}", summary="Change an evaluator (its key stays)")
     async def update(
         self,
         evaluator_id: FromPath[str],
         data: JSONBody[EvaluatorConfigPatch],
-        runtime: NamedDependency[Runtime],
+        evaluator_configs: NamedDependency[EvaluatorConfigService],
     ) -> EvaluatorConfigRecord:
-        return await evaluator_configs(runtime).update(evaluator_id, data)
+        return await evaluator_configs.update(evaluator_id, data)
 
     @delete("/{evaluator_id:str}", status_code=200, summary="Remove an evaluator")
     async def remove(
-        self, evaluator_id: FromPath[str], runtime: NamedDependency[Runtime]
+        self,
+        evaluator_id: FromPath[str],
+        evaluator_configs: NamedDependency[EvaluatorConfigService],
     ) -> EvaluatorConfigRecord:
-        return await evaluator_configs(runtime).delete(evaluator_id)
+        return await evaluator_configs.delete(evaluator_id)
 
     @post(
         "/{evaluator_id:str}/copy",
@@ -86,6 +84,6 @@ class EvaluatorController(Controller):
         self,
         evaluator_id: FromPath[str],
         data: JSONBody[CopyTarget],
-        runtime: NamedDependency[Runtime],
+        evaluator_configs: NamedDependency[EvaluatorConfigService],
     ) -> EvaluatorConfigRecord:
-        return await evaluator_configs(runtime).copy(evaluator_id, data)
+        return await evaluator_configs.copy(evaluator_id, data)

@@ -15,7 +15,7 @@ from admin.pagination import Page, decode_cursor, make_page, page_limit
 from gateway.errors import NotFound
 from gateway.input_bounds import check_identifier
 from gateway.keys.service import KeyInfo
-from gateway.runtime import Runtime
+from gateway.runtime import Core
 
 __all__ = ["KeyController"]
 
@@ -46,10 +46,8 @@ class KeyController(Controller):
     guards = [require_admin]
 
     @post("/", summary="Create a gateway key (the secret is shown once)")
-    async def create(
-        self, data: JSONBody[CreateKey], runtime: NamedDependency[Runtime]
-    ) -> IssuedKeyView:
-        issued = await runtime.keys.create(check_identifier("name", data.name))
+    async def create(self, data: JSONBody[CreateKey], core: NamedDependency[Core]) -> IssuedKeyView:
+        issued = await core.keys.create(check_identifier("name", data.name))
         info = issued.info
         return IssuedKeyView(
             info.id, info.name, info.prefix, info.created_at, info.revoked_at, key=issued.secret
@@ -58,21 +56,21 @@ class KeyController(Controller):
     @get("/", summary="List gateway keys (never their secrets)")
     async def list_keys(
         self,
-        runtime: NamedDependency[Runtime],
+        core: NamedDependency[Core],
         limit: FromQuery[int | None] = None,
         cursor: FromQuery[str | None] = None,
     ) -> Page[KeyView]:
         size = page_limit(limit)
-        rows = await runtime.keys.list(limit=size + 1, after=decode_cursor(cursor))
+        rows = await core.keys.list(limit=size + 1, after=decode_cursor(cursor))
         return make_page([_view(row) for row in rows], size)
 
     @get("/{key_id:str}", summary="One gateway key")
-    async def get_key(self, key_id: FromPath[str], runtime: NamedDependency[Runtime]) -> KeyView:
-        info = await runtime.keys.get(key_id)
+    async def get_key(self, key_id: FromPath[str], core: NamedDependency[Core]) -> KeyView:
+        info = await core.keys.get(key_id)
         if info is None:
             raise NotFound(f"No key with id '{key_id}'.", param="key_id")
         return _view(info)
 
     @delete("/{key_id:str}", status_code=200, summary="Revoke a key (within one second)")
-    async def revoke(self, key_id: FromPath[str], runtime: NamedDependency[Runtime]) -> KeyView:
-        return _view(await runtime.keys.revoke(key_id))
+    async def revoke(self, key_id: FromPath[str], core: NamedDependency[Core]) -> KeyView:
+        return _view(await core.keys.revoke(key_id))

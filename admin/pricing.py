@@ -13,7 +13,6 @@ from litestar.params import JSONBody
 from admin.auth import require_admin
 from gateway.budgets.pricing import ModelPrice
 from gateway.budgets.pricing_service import PricingService
-from gateway.runtime import Runtime
 
 __all__ = ["PricingController"]
 
@@ -45,11 +44,6 @@ class PricingView(msgspec.Struct):
     unpriced_models: str
 
 
-def _pricing(runtime: Runtime) -> PricingService:
-    service: PricingService = runtime.services["pricing"]
-    return service
-
-
 def _view(service: PricingService) -> PricingView:
     return PricingView(
         models={
@@ -72,14 +66,14 @@ class PricingController(Controller):
     guards = [require_admin]
 
     @get("/", summary="The price table in effect")
-    async def get_pricing(self, runtime: NamedDependency[Runtime]) -> PricingView:
-        return _view(_pricing(runtime))
+    async def get_pricing(self, pricing_service: NamedDependency[PricingService]) -> PricingView:
+        return _view(pricing_service)
 
     @put("/", summary="Set (or, with null, remove) the admin price of models")
     async def put_pricing(
-        self, data: JSONBody[PutPricing], runtime: NamedDependency[Runtime]
+        self, data: JSONBody[PutPricing], pricing_service: NamedDependency[PricingService]
     ) -> PricingView:
-        service = _pricing(runtime)
+        service = pricing_service
         await service.put(
             {
                 model: None

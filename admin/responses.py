@@ -12,8 +12,9 @@ from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, make_page, page_limit
 from admin.query_params import parse_bool, parse_datetime, parse_whole_number
 from gateway.errors import InvalidRequest, NotFound
+from gateway.prompts.rendering import RequestRebuilder
 from gateway.requestlog.query import LogFilter, RequestLogQuery, row_to_dict
-from gateway.runtime import Runtime
+from gateway.runtime import Core
 
 __all__ = ["ResponseController", "parse_log_filter"]
 
@@ -58,22 +59,25 @@ class ResponseController(Controller):
     async def list_responses(
         self,
         request: Request[Any, Any, Any],
-        runtime: NamedDependency[Runtime],
+        core: NamedDependency[Core],
         limit: FromQuery[int | None] = None,
         cursor: FromQuery[str | None] = None,
     ) -> Page[dict[str, Any]]:
         size = page_limit(limit)
         filters = parse_log_filter(dict(request.query_params))
-        rows = await RequestLogQuery(runtime.sessions).list(
+        rows = await RequestLogQuery(core.sessions).list(
             filters, limit=size + 1, before_id=decode_cursor(cursor)
         )
         return make_page([row_to_dict(row) for row in rows], size)
 
     @get("/{request_id:str}", summary="One logged request and its response")
     async def get_response(
-        self, request_id: FromPath[str], runtime: NamedDependency[Runtime]
+        self,
+        request_id: FromPath[str],
+        core: NamedDependency[Core],
+        request_rebuilder: NamedDependency[RequestRebuilder | None],
     ) -> dict[str, Any]:
-        row = await RequestLogQuery(runtime.sessions).get(request_id)
+        row = await RequestLogQuery(core.sessions).get(request_id)
         if row is None:
             raise NotFound(
                 f"No logged request with id '{request_id}'. Rows are written within a second "
@@ -81,10 +85,9 @@ class ResponseController(Controller):
                 param="request_id",
             )
         result = row_to_dict(row)
-        rebuilder = runtime.services.get("prompt_requests")
-        if rebuilder is not None and row.prompt_version_id is not None:
+        if request_rebuilder is not None and row.prompt_version_id is not None:
             # The log keeps the version id and variables; show the request as it was sent.
-            result["rendered_request"] = await rebuilder.rebuild(
+            result["rendered_request"] = await request_rebuilder.rebuild(
                 row.prompt_version_id, row.variables, row.request_body
             )
         return result

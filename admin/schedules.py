@@ -8,17 +8,11 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, make_page, page_limit
-from gateway.runtime import Runtime
 from gateway.testing.records import RunRecord, ScheduleRecord
 from gateway.testing.schedules import ScheduleService
 from gateway.testing.specs import ScheduleCreate, SchedulePatch
 
 __all__ = ["ScheduleController"]
-
-
-def schedules(runtime: Runtime) -> ScheduleService:
-    service: ScheduleService = runtime.services["testing"].schedules
-    return service
 
 
 class ScheduleController(Controller):
@@ -28,47 +22,47 @@ class ScheduleController(Controller):
 
     @post("/", summary="Schedule a prompt's suite")
     async def create(
-        self, data: JSONBody[ScheduleCreate], runtime: NamedDependency[Runtime]
+        self, data: JSONBody[ScheduleCreate], schedule_service: NamedDependency[ScheduleService]
     ) -> ScheduleRecord:
-        return await schedules(runtime).create(data)
+        return await schedule_service.create(data)
 
     @get("/", summary="Schedules, oldest first")
     async def list_schedules(
         self,
-        runtime: NamedDependency[Runtime],
+        schedule_service: NamedDependency[ScheduleService],
         prompt: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
         cursor: FromQuery[str | None] = None,
     ) -> Page[ScheduleRecord]:
         size = page_limit(limit)
-        rows = await schedules(runtime).list_schedules(
+        rows = await schedule_service.list_schedules(
             limit=size + 1, after=decode_cursor(cursor), prompt=prompt
         )
         return make_page(rows, size)
 
     @get("/{schedule_id:str}", summary="One schedule, with its last and next run")
     async def get_schedule(
-        self, schedule_id: FromPath[str], runtime: NamedDependency[Runtime]
+        self, schedule_id: FromPath[str], schedule_service: NamedDependency[ScheduleService]
     ) -> ScheduleRecord:
-        return await schedules(runtime).get(schedule_id)
+        return await schedule_service.get(schedule_id)
 
     @patch("/{schedule_id:str}", summary="Change a schedule (enable, disable, cron, ...)")
     async def update(
         self,
         schedule_id: FromPath[str],
         data: JSONBody[SchedulePatch],
-        runtime: NamedDependency[Runtime],
+        schedule_service: NamedDependency[ScheduleService],
     ) -> ScheduleRecord:
-        return await schedules(runtime).update(schedule_id, data)
+        return await schedule_service.update(schedule_id, data)
 
     @delete("/{schedule_id:str}", status_code=200, summary="Delete a schedule (its runs stay)")
     async def remove(
-        self, schedule_id: FromPath[str], runtime: NamedDependency[Runtime]
+        self, schedule_id: FromPath[str], schedule_service: NamedDependency[ScheduleService]
     ) -> ScheduleRecord:
-        return await schedules(runtime).delete(schedule_id)
+        return await schedule_service.delete(schedule_id)
 
     @post("/{schedule_id:str}/trigger", status_code=202, summary="Run the schedule's suite now")
     async def trigger(
-        self, schedule_id: FromPath[str], runtime: NamedDependency[Runtime]
+        self, schedule_id: FromPath[str], schedule_service: NamedDependency[ScheduleService]
     ) -> RunRecord:
-        return await schedules(runtime).trigger(schedule_id)
+        return await schedule_service.trigger(schedule_id)

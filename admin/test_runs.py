@@ -9,7 +9,6 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, encode_cursor, page_limit
 from gateway.errors import InvalidRequest
-from gateway.runtime import Runtime
 from gateway.testing.records import Comparison, RunRecord, TestResultRecord
 from gateway.testing.runs import TestRunService
 from gateway.testing.specs import RunRequest
@@ -17,14 +16,6 @@ from gateway.testing.specs import RunRequest
 __all__ = ["TestRunController"]
 
 _STATUSES = ("pending", "running", "completed", "failed", "cancelled")
-
-
-def test_runs(runtime: Runtime) -> TestRunService:
-    service: TestRunService = runtime.services["testing"].runs
-    return service
-
-
-test_runs.__test__ = False  # type: ignore[attr-defined]
 
 
 class TestRunController(Controller):
@@ -36,14 +27,14 @@ class TestRunController(Controller):
 
     @post("/", status_code=202, summary="Start a test run; answers at once with its id")
     async def start(
-        self, data: JSONBody[RunRequest], runtime: NamedDependency[Runtime]
+        self, data: JSONBody[RunRequest], test_run_service: NamedDependency[TestRunService]
     ) -> RunRecord:
-        return await test_runs(runtime).start(data)
+        return await test_run_service.start(data)
 
     @get("/", summary="Test runs, newest first")
     async def list_runs(
         self,
-        runtime: NamedDependency[Runtime],
+        test_run_service: NamedDependency[TestRunService],
         prompt: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
         schedule_id: FromQuery[str | None] = None,
@@ -53,7 +44,7 @@ class TestRunController(Controller):
         if status is not None and status not in _STATUSES:
             raise InvalidRequest(f"status must be one of {', '.join(_STATUSES)}.", param="status")
         size = page_limit(limit)
-        rows = await test_runs(runtime).list_runs(
+        rows = await test_run_service.list_runs(
             limit=size + 1,
             after=decode_cursor(cursor),
             prompt=prompt,
@@ -68,16 +59,16 @@ class TestRunController(Controller):
     async def get_run(
         self,
         run_id: FromPath[str],
-        runtime: NamedDependency[Runtime],
+        test_run_service: NamedDependency[TestRunService],
         compare_to: FromQuery[str | None] = None,
     ) -> RunRecord:
-        return await test_runs(runtime).get(run_id, compare_to=compare_to)
+        return await test_run_service.get(run_id, compare_to=compare_to)
 
     @get("/{run_id:str}/results", summary="Per-case results in suite order")
     async def results(
         self,
         run_id: FromPath[str],
-        runtime: NamedDependency[Runtime],
+        test_run_service: NamedDependency[TestRunService],
         limit: FromQuery[int | None] = None,
         cursor: FromQuery[str | None] = None,
     ) -> Page[TestResultRecord]:
@@ -85,7 +76,7 @@ class TestRunController(Controller):
         after = decode_cursor(cursor)
         if after is not None and not after.isdigit():
             raise InvalidRequest("cursor is not one this API returned.", param="cursor")
-        rows = await test_runs(runtime).results(
+        rows = await test_run_service.results(
             run_id, limit=size + 1, after=int(after) if after is not None else None
         )
         data = rows[:size]
@@ -93,11 +84,16 @@ class TestRunController(Controller):
         return Page(data=data, next_cursor=encode_cursor(str(data[-1].position)) if more else None)
 
     @post("/{run_id:str}/cancel", status_code=200, summary="Cancel a pending or running run")
-    async def cancel(self, run_id: FromPath[str], runtime: NamedDependency[Runtime]) -> RunRecord:
-        return await test_runs(runtime).cancel(run_id)
+    async def cancel(
+        self, run_id: FromPath[str], test_run_service: NamedDependency[TestRunService]
+    ) -> RunRecord:
+        return await test_run_service.cancel(run_id)
 
     @get("/{run_id:str}/compare/{baseline_id:str}", summary="Case-by-case diff and the gate")
     async def compare(
-        self, run_id: FromPath[str], baseline_id: FromPath[str], runtime: NamedDependency[Runtime]
+        self,
+        run_id: FromPath[str],
+        baseline_id: FromPath[str],
+        test_run_service: NamedDependency[TestRunService],
     ) -> Comparison:
-        return await test_runs(runtime).compare(run_id, baseline_id)
+        return await test_run_service.compare(run_id, baseline_id)

@@ -22,14 +22,16 @@ import psycopg
 from sqlalchemy import func, insert, select
 
 from gateway.app import create_app
+from gateway.core import CorePlugin
 from gateway.db.base import utcnow
 from gateway.db.engine import create_engine
 from gateway.db.migrate import upgrade
 from gateway.db.models import Evaluation, RequestLog
 from gateway.evaluations.config_spec import EvaluatorConfigSpec
+from gateway.evaluations.plugin import EvaluationsPlugin
 from gateway.evaluations.records import Job
-from gateway.evaluations.services import EvaluationServices
 from gateway.ids import new_id
+from gateway.prompts.plugin import PromptsPlugin
 from gateway.prompts.spec import PromptSpec, VersionSpec
 from gateway.settings import load_settings
 
@@ -56,10 +58,11 @@ async def run(responses: int, concurrency: int, database_url: str) -> float:
     )
     app = create_app(settings)
     async with app.lifespan():
-        runtime = app.state.runtime
+        runtime = app.plugins.get(CorePlugin).core.value
+        assert runtime.redis is not None
         await runtime.redis.flushdb()
-        services: EvaluationServices = runtime.services["evaluations"]
-        prompts = runtime.services["prompts"]
+        services = app.plugins.get(EvaluationsPlugin).services.value
+        prompts = app.plugins.get(PromptsPlugin).services.value.prompts
         await prompts.create_prompt(PromptSpec(slug="bench-evals"))
         version = await prompts.create_version(
             "bench-evals",

@@ -11,7 +11,7 @@ from litestar.response.base import ASGIResponse
 from sqlalchemy import text
 
 from gateway.http import json_response
-from gateway.runtime import Runtime
+from gateway.runtime import Core
 
 __all__ = ["healthz", "metrics", "readyz"]
 
@@ -26,27 +26,27 @@ async def healthz() -> ASGIResponse:
     summary="The database and the budget store answer, and the request log is being written",
     tags=["ops"],
 )
-async def readyz(runtime: NamedDependency[Runtime]) -> ASGIResponse:
+async def readyz(core: NamedDependency[Core]) -> ASGIResponse:
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(2):
-            async with runtime.engine.connect() as connection:
+            async with core.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
-    if runtime.redis is not None:
+    if core.redis is not None:
         try:
             async with asyncio.timeout(2):
-                await runtime.redis.ping()
+                await core.redis.ping()
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"unavailable: {type(exc).__name__}"
     # Rows waiting with no write for longer than the bound: the log is stuck (a locked table,
     # a read-only database) even if the database answers SELECT 1.
-    buffer = runtime.log_buffer
+    buffer = core.log_buffer
     waited = buffer.waiting_for()
-    bound = runtime.settings.log.stall_after
+    bound = core.settings.log.stall_after
     if waited > bound:
         error = buffer.last_error_kind or "none yet"
         checks["request_log"] = (
@@ -61,8 +61,8 @@ async def readyz(runtime: NamedDependency[Runtime]) -> ASGIResponse:
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["ops"])
-async def metrics(runtime: NamedDependency[Runtime]) -> ASGIResponse:
-    runtime.metrics.log_buffer_depth.set(len(runtime.log_buffer))
+async def metrics(core: NamedDependency[Core]) -> ASGIResponse:
+    core.metrics.log_buffer_depth.set(len(core.log_buffer))
     return ASGIResponse(
-        body=runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        body=core.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
     )

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import openai
@@ -29,6 +29,8 @@ from gateway.db.migrate import upgrade
 from gateway.serving import ServerThread
 from gateway.settings import Settings, load_settings
 from gateway.upstream.fake import FakeUpstreamThread
+
+PluginT = TypeVar("PluginT")
 
 PG_ADMIN_URL = os.environ.get("SLUICE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("SLUICE_TEST_REDIS", "redis://127.0.0.1:6379/11")
@@ -131,9 +133,9 @@ class RunningGateway:
         self.http = httpx.Client(base_url=server.base_url, timeout=30)
         self._clients: list[Any] = []
 
-    @property
-    def app_state(self) -> Any:
-        return self.server.app.state
+    def plugin(self, kind: type[PluginT]) -> PluginT:
+        """One of the app's plugins: what it started is reached through its typed attributes."""
+        return self.server.app.plugins.get(kind)
 
     def create_key(self, name: str = "test") -> str:
         response = self.admin.post("/admin/keys", json={"name": name})

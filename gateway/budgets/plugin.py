@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.config.app import AppConfig
+from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 
 from admin.budgets import BudgetController
@@ -24,7 +25,9 @@ from gateway.budgets.registry import BudgetRegistry
 from gateway.budgets.resp import RespConnection
 from gateway.budgets.service import BudgetService
 from gateway.budgets.spend import SpendQuery
-from gateway.runtime import Runtime
+from gateway.core import CorePlugin
+from gateway.dependencies import Started
+from gateway.runtime import Core
 from gateway.upstream.routing import ConfigFileError
 
 __all__ = ["BudgetsPlugin"]
@@ -32,13 +35,13 @@ __all__ = ["BudgetsPlugin"]
 log = logging.getLogger("sluice.budgets")
 
 
-def build_budget_service(runtime: Runtime) -> BudgetService:
-    """The budget service of `runtime`, not yet loaded or started."""
-    settings = runtime.settings
-    configured, problems = prices_from_config(runtime.config)
+def build_budget_service(core: Core) -> BudgetService:
+    """The budget service of `core`, not yet loaded or started."""
+    settings = core.settings
+    configured, problems = prices_from_config(core.config)
     if problems:
         raise ConfigFileError(settings.server.config_file or "SLUICE_CONFIG", problems)
-    metrics = BudgetMetrics(runtime.metrics.registry)
+    metrics = BudgetMetrics(core.metrics.registry)
     ledger: BudgetLedger
     if settings.redis.url is not None:
         connection = RespConnection(settings.redis.url)
@@ -46,30 +49,34 @@ def build_budget_service(runtime: Runtime) -> BudgetService:
     else:
         ledger = LocalLedger()
     return BudgetService(
-        registry=BudgetRegistry(runtime.sessions, runtime.changes),
+        registry=BudgetRegistry(core.sessions, core.changes),
         pricing=PricingService(
-            runtime.sessions,
-            runtime.changes,
+            core.sessions,
+            core.changes,
             configured=configured,
             use_fallback=settings.budgets.unpriced_models == "fallback",
         ),
         ledger=ledger,
-        spend=SpendQuery(runtime.sessions),
-        alerts=AlertSink(runtime.engine, runtime.sessions, metrics),
+        spend=SpendQuery(core.sessions),
+        alerts=AlertSink(core.engine, core.sessions, metrics),
         metrics=metrics,
         settings=settings.budgets,
-        flush_log=runtime.log_buffer.flush,
+        flush_log=core.log_buffer.flush,
     )
 
 
 class BudgetsPlugin(InitPluginProtocol):
+    def __init__(self, core: CorePlugin) -> None:
+        self._core = core
+        self.service: Started[BudgetService] = Started("BudgetsPlugin", "the budget service")
+
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
-        runtime: Runtime = app.state.runtime
-        service = build_budget_service(runtime)
+        core = self._core.core.require("BudgetsPlugin")
+        service = build_budget_service(core)
         await service.pricing.load()
         await service.registry.load()
-        settings = runtime.settings
+        settings = core.settings
         if settings.budgets.reservation_ttl <= settings.upstream.total_timeout:
             log.warning(
                 "SLUICE_BUDGET_RESERVATION_TTL (%gs) is not above SLUICE_UPSTREAM_TOTAL_TIMEOUT "
@@ -77,21 +84,28 @@ class BudgetsPlugin(InitPluginProtocol):
                 settings.budgets.reservation_ttl,
                 settings.upstream.total_timeout,
             )
-        runtime.services["budgets"] = service
-        runtime.services["pricing"] = service.pricing
-        runtime.proxy.stages.budgets = service
         service.start()
         try:
-            yield
+            with self.service.serving(service):
+                yield
         finally:
-            # Streams still relaying settle through this service: let them finish first.
-            await runtime.proxy.drain()
-            runtime.proxy.stages.budgets = None
             await service.close()
             await service.registry.close()
             await service.pricing.close()
 
+    def provide_budget_service(self) -> BudgetService:
+        return self.service.value
+
+    def provide_pricing_service(self) -> PricingService:
+        return self.service.value.pricing
+
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.lifespan.append(self.lifespan)
         app_config.route_handlers.extend([BudgetController, PricingController])
+        app_config.dependencies.update(
+            {
+                "budget_service": Provide(self.provide_budget_service, sync_to_thread=False),
+                "pricing_service": Provide(self.provide_pricing_service, sync_to_thread=False),
+            }
+        )
         return app_config

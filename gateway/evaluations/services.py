@@ -1,4 +1,4 @@
-"""Building the evaluation services of one process from its runtime, and taking them down.
+"""Building the evaluation services of one process from its core, and taking them down.
 
 With Redis the gateway only evaluates inline and enqueues; `sluice worker` processes run the
 queue and the sweep. Without Redis (the embedded mode) the gateway runs an in-process worker
@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from evaluators import EvaluatorRegistry, builtin_registry
+from gateway.dependencies import Started
 from gateway.errors import SluiceError
 from gateway.evaluations.configs import EvaluatorConfigService
 from gateway.evaluations.judge import GatewayJudgeClient
@@ -28,7 +29,8 @@ from gateway.evaluations.redis_queue import RedisStreamQueue
 from gateway.evaluations.store import EvaluationStore
 from gateway.evaluations.sweep import Sweeper
 from gateway.evaluations.worker import EvaluationWorker, default_consumer_name
-from gateway.runtime import Runtime
+from gateway.proxy.service import ProxyService
+from gateway.runtime import Core
 from gateway.settings import EvaluationSettings
 from gateway.tokens.counting import count_text
 from gateway.upstream.routing import ModelRouter
@@ -56,6 +58,13 @@ class EvaluationServices:
     metrics: EvaluationMetrics
     embedded: bool
     """No Redis: this process runs the queue and the sweep itself."""
+    embedded_worker: tuple[EvaluationWorker, asyncio.Task[None]] | None = None
+
+    def run_embedded_worker(self) -> None:
+        """In the embedded mode, start this process's own worker (once the app is up)."""
+        if self.embedded and self.embedded_worker is None:
+            worker = self.worker(name="embedded")
+            self.embedded_worker = (worker, asyncio.create_task(worker.run()))
 
     def worker(self, name: str | None = None) -> EvaluationWorker:
         return EvaluationWorker(
@@ -78,21 +87,16 @@ def _routes(router: ModelRouter, model: str) -> bool:
     return True
 
 
-def _build(runtime: Runtime) -> EvaluationServices:
-    settings = runtime.settings.evaluations
-    metrics = EvaluationMetrics(runtime.metrics.registry)
-    judge = GatewayJudgeClient(
-        router=runtime.router,
-        provider=runtime.provider,
-        log_buffer=runtime.log_buffer,
-        stages=runtime.proxy.stages,
-    )
+def _build(core: Core, judge_proxy: Started[ProxyService]) -> EvaluationServices:
+    settings = core.settings.evaluations
+    metrics = EvaluationMetrics(core.metrics.registry)
+    judge = GatewayJudgeClient(judge_proxy)
     registry = builtin_registry(judge_client=judge, token_counter=count_text)
     dead = metrics.jobs.labels("dead_lettered").inc
     queue: EvaluationQueue
-    if runtime.redis is not None:
+    if core.redis is not None:
         queue = RedisStreamQueue(
-            runtime.redis,
+            core.redis,
             max_failures=settings.max_failures,
             retry_after=settings.claim_after,
             on_dead_lettered=dead,
@@ -103,9 +107,9 @@ def _build(runtime: Runtime) -> EvaluationServices:
             retry_after=settings.claim_after,
             on_dead_lettered=dead,
         )
-    plans = PlanCache(runtime.sessions, runtime.changes, registry)
-    versions = VersionCatalog(runtime.sessions)
-    store = EvaluationStore(runtime.engine, runtime.sessions)
+    plans = PlanCache(core.sessions, core.changes, registry)
+    versions = VersionCatalog(core.sessions)
+    store = EvaluationStore(core.engine, core.sessions)
     processor = EvaluationProcessor(
         store=store,
         plans=plans,
@@ -118,20 +122,20 @@ def _build(runtime: Runtime) -> EvaluationServices:
         settings=settings,
         registry=registry,
         configs=EvaluatorConfigService(
-            runtime.sessions,
-            runtime.changes,
+            core.sessions,
+            core.changes,
             registry,
-            model_exists=lambda model: _routes(runtime.router, model),
+            model_exists=lambda model: _routes(core.router, model),
         ),
         store=store,
-        query=EvaluationQuery(runtime.sessions),
+        query=EvaluationQuery(core.sessions),
         queue=queue,
         plans=plans,
         versions=versions,
         processor=processor,
         inline=InlineEvaluations(processor, queue, plans, metrics),
         sweeper=Sweeper(
-            runtime.sessions,
+            core.sessions,
             plans,
             versions,
             queue,
@@ -140,7 +144,7 @@ def _build(runtime: Runtime) -> EvaluationServices:
             lookback=settings.sweep_lookback,
         ),
         metrics=metrics,
-        embedded=runtime.redis is None,
+        embedded=core.redis is None,
     )
 
 
@@ -154,25 +158,25 @@ async def _refresh_depth(services: EvaluationServices) -> None:
 
 
 @asynccontextmanager
-async def evaluation_services(runtime: Runtime) -> AsyncIterator[EvaluationServices]:
-    """The services, plugged into the proxy (observer) and the request log (listener)."""
-    services = _build(runtime)
+async def evaluation_services(
+    core: Core, judge_proxy: Started[ProxyService]
+) -> AsyncIterator[EvaluationServices]:
+    """The services, listening to the request log. The embedded worker is not started here
+    (`run_embedded_worker`): its judge calls go through the proxy, which is built after."""
+    services = _build(core, judge_proxy)
     try:
         await services.queue.start()
     except Exception as exc:  # Redis down at start: the queue recreates its group when back
         log.warning("evaluation queue not ready at start: %s", type(exc).__name__)
     services.inline.start()
-    runtime.proxy.stages.observers.append(services.inline)
-    runtime.log_buffer.add_listener(services.inline.on_logged)
+    core.log_buffer.add_listener(services.inline.on_logged)
     depth = asyncio.create_task(_refresh_depth(services), name="sluice-evaluation-depth")
-    worker = services.worker(name="embedded") if services.embedded else None
-    running = asyncio.create_task(worker.run()) if worker is not None else None
     try:
         yield services
     finally:
-        runtime.proxy.stages.observers.remove(services.inline)
         await services.inline.close()
-        if worker is not None and running is not None:
+        if services.embedded_worker is not None:
+            worker, running = services.embedded_worker
             worker.stop()  # it finishes the jobs it is running; the sweep finds the rest
             await running
         depth.cancel()

@@ -17,10 +17,12 @@ import sys
 from prometheus_client import start_http_server
 
 from gateway.app import create_app
+from gateway.core import CorePlugin
 from gateway.db.migrate import prepare_database
-from gateway.evaluations.services import EvaluationServices
+from gateway.evaluations.plugin import EvaluationsPlugin
 from gateway.evaluations.worker import default_consumer_name
 from gateway.settings import Settings
+from gateway.testing.plugin import TestingPlugin
 
 __all__ = ["run_worker"]
 
@@ -46,17 +48,18 @@ def run_worker(settings: Settings, *, name: str | None = None, metrics_port: int
 async def _run(settings: Settings, name: str, metrics_port: int) -> None:
     app = create_app(settings)
     async with app.lifespan():
-        services: EvaluationServices = app.state.runtime.services["evaluations"]
+        services = app.plugins.get(EvaluationsPlugin).services.value
         worker = services.worker(name)
-        testing = app.state.runtime.services.get("testing")
-        if testing is not None:  # test schedules fire from workers (gateway/testing/services.py)
-            testing.run_scheduler()
+        # Test schedules fire from workers (gateway/testing/services.py).
+        app.plugins.get(TestingPlugin).services.value.run_scheduler()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)
         if metrics_port:
             start_http_server(
-                metrics_port, addr="127.0.0.1", registry=app.state.runtime.metrics.registry
+                metrics_port,
+                addr="127.0.0.1",
+                registry=app.plugins.get(CorePlugin).core.value.metrics.registry,
             )
         log.info(
             "evaluation worker %s running (concurrency %d)", name, services.settings.concurrency

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -61,11 +61,13 @@ log = logging.getLogger("sluice.proxy")
 MODELS_TTL = 60.0  # seconds an upstream's model list is reused
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Stages:
+    """The proxy's optional stages, fixed when the proxy is built (gateway/proxy/plugin.py)."""
+
     prompts: PromptStage | None = None
     budgets: BudgetStage | None = None
-    observers: list[ResponseObserver] = field(default_factory=list)
+    observers: tuple[ResponseObserver, ...] = ()
 
 
 @dataclass(slots=True)
@@ -98,23 +100,39 @@ class ProxyService:
 
     # -- entry points --------------------------------------------------------------------
 
-    async def chat(
+    async def chat(self, headers: RawHeaders, raw_body: bytes) -> ProxyResult:
+        """A client's chat completion, authenticated by its Authorization header."""
+        return await self._chat(parse_call_headers(headers), raw_body, None, None)
+
+    async def internal_chat(
         self,
-        headers: RawHeaders,
         raw_body: bytes,
         *,
-        trusted_key: KeyInfo | None = None,
+        caller: KeyInfo,
+        headers: RawHeaders = (),
         model_override: str | None = None,
     ) -> ProxyResult:
-        """`trusted_key` and `model_override` are for in-process callers (test runs) only: the
-        key stands in for the Authorization header, the model wins over the version's."""
-        call = parse_call_headers(headers)
+        """A chat completion that originates inside Sluice (a test run's case, an LLM judge's
+        call): the client path (routing, budgets, logging), under `caller`'s identity instead
+        of an Authorization header, and always marked as test traffic so that it never counts
+        as production and is never evaluated. `model_override` wins over the version's model."""
+        return await self._chat(parse_call_headers(headers), raw_body, caller, model_override)
+
+    async def _chat(
+        self,
+        call: CallContext,
+        raw_body: bytes,
+        caller: KeyInfo | None,
+        model_override: str | None,
+    ) -> ProxyResult:
         entry: LogEntry | None = None
         try:
-            call.key = trusted_key or await self.keys.authenticate(call.authorization)
+            call.key = caller or await self.keys.authenticate(call.authorization)
             body = decode_object(raw_body)
             fields = convert_body(body, ChatFields)
             apply_body_field(call, body.pop("sluice", None))
+            if caller is not None:
+                call.test_run = True
             strip_forbidden(body)
             logged_request = None if call.no_log_request else dict(body)
             entry = self._entry(call, "chat.completions", logged_request)

@@ -1,7 +1,7 @@
 """The optional stages a call passes through: prompt resolution, budgets, observers.
 
 The proxy knows these only by their protocols; the prompt registry, the budget ledger and the
-evaluation queue implement them and are plugged in by the app factory.
+evaluation queue implement them, and the proxy plugin fixes them when it builds the proxy.
 """
 
 from __future__ import annotations

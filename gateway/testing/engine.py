@@ -1,6 +1,6 @@
 """Running a test run: each pending case through the gateway's own request path, then scored.
 
-A case is sent with `ProxyService.chat` exactly as a client's request would be (same
+A case is sent with `ProxyService.internal_chat` exactly as a client's request would be (same
 rendering, routing, budgets and logging), marked `X-Sluice-Test-Run: true` so it is never
 evaluated as production. Once its log row is written, the case's evaluators score it through
 the evaluation processor (context `test_run`), and the result row is written. Upstream
@@ -277,8 +277,11 @@ class RunEngine:
             attempts += 1
             started = asyncio.get_running_loop().time()
             try:
-                result = await self._proxy.chat(
-                    headers, body, trusted_key=TEST_RUNNER_KEY, model_override=run.model_override
+                result = await self._proxy.internal_chat(
+                    body,
+                    caller=TEST_RUNNER_KEY,
+                    headers=headers,
+                    model_override=run.model_override,
                 )
                 status, error = result.status, None if result.status == 200 else _error(result)
             except SluiceError as exc:

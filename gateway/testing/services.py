@@ -1,4 +1,4 @@
-"""Building the testing services of one process from its runtime, and taking them down.
+"""Building the testing services of one process from its core, and taking them down.
 
 Every process runs the engine and the supervisor (a run continues wherever a live process
 is); the scheduler runs in `sluice worker`, in the embedded mode (no Redis) in the gateway
@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from gateway.budgets.service import BudgetService
 from gateway.evaluations.services import EvaluationServices
-from gateway.runtime import Runtime
+from gateway.prompts.cache import PromptCache
+from gateway.proxy.service import ProxyService
+from gateway.runtime import Core
 from gateway.settings import TestRunSettings
 from gateway.testing.alerts import AlertStore
 from gateway.testing.cases import TestCaseService
@@ -50,35 +52,40 @@ class TestingServices:
         self.scheduler.start()
 
 
-def _build(runtime: Runtime) -> TestingServices:
-    settings = runtime.settings.test_runs
-    evaluations: EvaluationServices = runtime.services["evaluations"]
-    budgets: BudgetService | None = runtime.services.get("budgets")
+def _build(
+    core: Core,
+    *,
+    proxy: ProxyService,
+    cache: PromptCache,
+    evaluations: EvaluationServices,
+    budgets: BudgetService | None,
+) -> TestingServices:
+    settings = core.settings.test_runs
     planner = RunPlanner(
-        sessions=runtime.sessions,
-        cache=runtime.services["prompt_cache"],
-        router=runtime.router,
+        sessions=core.sessions,
+        cache=cache,
+        router=core.router,
         budgets=budgets,
-        default_max_tokens=runtime.settings.budgets.default_max_tokens,
+        default_max_tokens=core.settings.budgets.default_max_tokens,
     )
     engine = RunEngine(
-        sessions=runtime.sessions,
-        proxy=runtime.proxy,
-        log_buffer=runtime.log_buffer,
+        sessions=core.sessions,
+        proxy=proxy,
+        log_buffer=core.log_buffer,
         processor=evaluations.processor,
         settings=settings,
         release=planner.release,
     )
-    runs = TestRunService(runtime.sessions, planner, engine)
-    alerts = AlertStore(runtime.sessions)
-    schedules = ScheduleService(runtime.sessions, runs, default_drop=settings.max_score_drop)
-    engine.on_finished.append(DegradationCheck(runtime.sessions, alerts).after_run)
+    runs = TestRunService(core.sessions, planner, engine)
+    alerts = AlertStore(core.sessions)
+    schedules = ScheduleService(core.sessions, runs, default_drop=settings.max_score_drop)
+    engine.on_finished.append(DegradationCheck(core.sessions, alerts).after_run)
     return TestingServices(
         settings=settings,
-        cases=TestCaseService(runtime.sessions, evaluations.configs),
+        cases=TestCaseService(core.sessions, evaluations.configs),
         runs=runs,
         engine=engine,
-        supervisor=RunSupervisor(runtime.sessions, engine, settings),
+        supervisor=RunSupervisor(core.sessions, engine, settings),
         schedules=schedules,
         scheduler=Scheduler(schedules, interval=settings.scheduler_interval),
         alerts=alerts,
@@ -86,12 +93,19 @@ def _build(runtime: Runtime) -> TestingServices:
 
 
 @asynccontextmanager
-async def testing_services(runtime: Runtime) -> AsyncIterator[TestingServices]:
-    services = _build(runtime)
+async def testing_services(
+    core: Core,
+    *,
+    proxy: ProxyService,
+    cache: PromptCache,
+    evaluations: EvaluationServices,
+    budgets: BudgetService | None,
+) -> AsyncIterator[TestingServices]:
+    services = _build(core, proxy=proxy, cache=cache, evaluations=evaluations, budgets=budgets)
     services.loop = asyncio.get_running_loop()
     services.supervisor.start()
     wanted = services.settings.scheduler
-    if wanted or (wanted is None and runtime.redis is None):
+    if wanted or (wanted is None and core.redis is None):
         services.run_scheduler()
     try:
         yield services

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from gateway.budgets.plugin import BudgetsPlugin
 from tests.conftest import GatewayFactory, RunningGateway
 from tests.e2e.budgets_support import create_budget, new_key
 from tests.e2e.prompts_support import make_prompt
@@ -130,7 +131,7 @@ def test_budget_changes_reach_every_replica(
 ) -> None:
     first = start_gateway(database_url, SLUICE_REDIS_URL=redis_url)
     second = start_gateway(database_url, SLUICE_REDIS_URL=redis_url)
-    registry = second.app_state.runtime.services["budgets"].registry
+    registry = second.plugin(BudgetsPlugin).service.value.registry
 
     def seen_by_second(predicate: Any) -> None:
         deadline = time.monotonic() + 5
@@ -150,7 +151,7 @@ def test_budget_changes_reach_every_replica(
         "/admin/pricing", json={"models": {"rep-model": {"input": 1, "output": 1}}}
     )
     assert prices.status_code == 200
-    pricing = second.app_state.runtime.services["pricing"]
+    pricing = second.plugin(BudgetsPlugin).service.value.pricing
     deadline = time.monotonic() + 5
     while pricing.price_for("rep-model") is None:
         assert time.monotonic() < deadline, "the second replica never saw the price"

@@ -16,6 +16,7 @@ import httpx
 import openai
 import pytest
 
+from gateway.budgets.plugin import BudgetsPlugin
 from gateway.tokens.counting import count_chat_prompt, count_text
 from gateway.upstream.fake import FakeUpstreamThread
 from tests.conftest import ADMIN_TOKEN, UPSTREAM_KEY, GatewayFactory
@@ -225,7 +226,7 @@ def _kill_mid_burst(
     assert len([row for row in rows if row["status_code"] == 200]) == 13
     settled = settled_budget(gateway.admin, budget["id"])
     assert usd(settled["spent_usd"]) == logged
-    pending = gateway.app_state.runtime.services["budgets"].retries
+    pending = gateway.plugin(BudgetsPlugin).service.value.retries
     deadline = time.monotonic() + 10
     while len(pending):
         assert time.monotonic() < deadline, "queued settlements were never retried"

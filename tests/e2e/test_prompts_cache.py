@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from sqlalchemy import event
 
+from gateway.core import CorePlugin
 from tests.conftest import GatewayFactory, RunningGateway
 from tests.e2e.prompts_support import echo, make_prompt, set_label, system, system_text
 
@@ -25,7 +26,9 @@ def _registry_reads(gateway: RunningGateway) -> list[str]:
         if _REGISTRY_READ.search(statement):
             seen.append(statement)
 
-    event.listen(gateway.app_state.runtime.engine.sync_engine, "before_cursor_execute", record)
+    event.listen(
+        gateway.plugin(CorePlugin).core.value.engine.sync_engine, "before_cursor_execute", record
+    )
     return seen
 
 

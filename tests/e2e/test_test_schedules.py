@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from gateway.testing.plugin import TestingPlugin
 from tests.conftest import GatewayFactory, RunningGateway
 from tests.e2e.testing_support import add_case, error_of, suite_prompt, wait_for_run
 
@@ -17,7 +18,7 @@ EXACT = {"evaluator_key": "exact_match"}
 
 def _fire(gateway: RunningGateway, now: datetime) -> Any:
     """Run `fire_due` on the gateway's own loop with its clock set to `now`."""
-    services = gateway.app_state.runtime.services["testing"]
+    services = gateway.plugin(TestingPlugin).services.value
     services.schedules.clock = lambda: now
     return asyncio.run_coroutine_threadsafe(services.schedules.fire_due(), services.loop)
 
