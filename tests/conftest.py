@@ -33,7 +33,21 @@ from gateway.upstream.fake import FakeUpstreamThread
 PluginT = TypeVar("PluginT")
 
 PG_ADMIN_URL = os.environ.get("SLUICE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_TEST_URL = os.environ.get("SLUICE_TEST_REDIS", "redis://127.0.0.1:6379/11")
+
+
+def _redis_test_url() -> str:
+    """SLUICE_TEST_REDIS (db 11 by default); each pytest-xdist worker takes the next db up, so
+    workers never flush one another's keys. Redis has dbs 0-15 and the bench uses 15."""
+    base = os.environ.get("SLUICE_TEST_REDIS", "redis://127.0.0.1:6379/11")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    prefix, _, db = base.rpartition("/")
+    index = int(worker.removeprefix("gw") or 0)
+    if int(db) + index > 14:
+        raise RuntimeError(f"too many test workers for the Redis dbs above {base}")
+    return f"{prefix}/{int(db) + index}"
+
+
+REDIS_TEST_URL = _redis_test_url()
 ADMIN_TOKEN = "test-admin-token"
 # A canary: no log line, metric, error or response may ever contain it.
 UPSTREAM_KEY = "sk-upstream-CANARY-7f3a9c"
