@@ -3,19 +3,25 @@ most accurate, fastest and best-value (score per dollar) model with the figures 
 
 A model is the one requests asked for (`model_requested`, what a route serves). Scores are
 the evaluations of that model's responses (production and test, not manual).
+
+Whole UTC days come from the daily rollups (`request_log_daily`, `evaluation_model_daily`),
+the partial days at the window's edges from the raw rows (gateway/analytics/rollup.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
 
 import msgspec
-from sqlalchemy import case, func, select
+from sqlalchemy import CompoundSelect, and_, case, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.analytics.rollup import NO_MODEL, split
 from gateway.analytics.window import Window
-from gateway.db.models import Evaluation, RequestLog
+from gateway.db.models import Evaluation, EvaluationModelDaily, RequestLog, RequestLogDaily
 
 __all__ = ["ModelAnalytics", "ModelFigures", "ModelPick", "ModelReport"]
 
@@ -53,55 +59,89 @@ class ModelAnalytics:
         self._sessions = sessions
 
     async def report(self, window: Window) -> ModelReport:
-        in_window = (
-            RequestLog.created_at >= window.since,
-            RequestLog.created_at < window.until,
-            RequestLog.model_requested.is_not(None),
-        )
-        logs = (
+        parts = split(window)
+        has_model = RequestLog.model_requested.is_not(None)
+        logs: CompoundSelect[Any] = union_all(
             select(
                 RequestLog.model_requested,
                 func.count(),
                 func.count(case((RequestLog.status_code == 200, 1))),
-                func.avg(RequestLog.latency_ms),
-                func.avg(RequestLog.cost_usd),
-                func.coalesce(func.sum(RequestLog.cost_usd), 0),
+                func.sum(RequestLog.latency_ms),
+                func.sum(RequestLog.cost_usd),
+                func.count(RequestLog.cost_usd),
             )
-            .where(*in_window)
-            .group_by(RequestLog.model_requested)
-        )
-        scores = (
+            .where(parts.raw(RequestLog.created_at), has_model)
+            .group_by(RequestLog.model_requested),
             select(
-                RequestLog.model_requested, func.count(Evaluation.score), func.avg(Evaluation.score)
+                RequestLogDaily.model_requested,
+                func.sum(RequestLogDaily.requests),
+                func.sum(RequestLogDaily.succeeded),
+                func.sum(RequestLogDaily.latency_ms_sum),
+                func.sum(RequestLogDaily.cost_usd),
+                func.sum(RequestLogDaily.cost_count),
             )
-            .join(RequestLog, RequestLog.id == Evaluation.request_log_id)
+            .where(parts.days(RequestLogDaily.day), RequestLogDaily.model_requested != NO_MODEL)
+            .group_by(RequestLogDaily.model_requested),
+        )
+        # An evaluation counts when it and its request both fall in the window. The rollup has
+        # those whose two days are whole days of the window; the raw rows the rest: evaluations
+        # on the edges, and evaluations inside whose request is on an edge.
+        scored = (
+            Evaluation.context != "manual",
+            Evaluation.score.is_not(None),
+            has_model,
+        )
+        log_in_window = and_(
+            RequestLog.created_at >= window.since, RequestLog.created_at < window.until
+        )
+        raw_scores = select(
+            RequestLog.model_requested, func.count(Evaluation.score), func.sum(Evaluation.score)
+        ).join(RequestLog, RequestLog.id == Evaluation.request_log_id)
+        scores: CompoundSelect[Any] = union_all(
+            raw_scores.where(parts.raw(Evaluation.created_at), log_in_window, *scored).group_by(
+                RequestLog.model_requested
+            ),
+            raw_scores.where(
+                parts.whole(Evaluation.created_at), parts.raw(RequestLog.created_at), *scored
+            ).group_by(RequestLog.model_requested),
+            select(
+                EvaluationModelDaily.model_requested,
+                func.sum(EvaluationModelDaily.evaluations),
+                func.sum(EvaluationModelDaily.score_sum),
+            )
             .where(
-                Evaluation.created_at >= window.since,
-                Evaluation.created_at < window.until,
-                Evaluation.context != "manual",
-                Evaluation.score.is_not(None),
-                *in_window,
+                parts.days(EvaluationModelDaily.log_day), parts.days(EvaluationModelDaily.eval_day)
             )
-            .group_by(RequestLog.model_requested)
+            .group_by(EvaluationModelDaily.model_requested),
         )
         # Two sessions, two queries at once: the answer waits for the slower, not their sum.
         async with self._sessions() as session, self._sessions() as other:
-            logged, scored = await asyncio.gather(session.execute(logs), other.execute(scores))
-            figures = {
-                model: ModelFigures(
-                    model=model,
-                    requests=requests,
-                    success_rate=ok / requests,
-                    mean_latency_ms=latency,
-                    cost_per_request_usd=float(cost) if cost is not None else None,
-                    total_cost_usd=float(total),
-                )
-                for model, requests, ok, latency, cost, total in logged
-            }
-            for model, count, mean in scored:
-                if model in figures:
-                    figures[model].evaluations = count
-                    figures[model].mean_score = mean
+            logged, evaluated = await asyncio.gather(session.execute(logs), other.execute(scores))
+        sums: dict[str, list[Any]] = {}
+        for model, requests, ok, latency, cost, costed in logged:
+            total = sums.setdefault(model, [0, 0, 0.0, Decimal(0), 0])
+            for i, value in enumerate((requests, ok, latency, cost, costed)):
+                total[i] += value if i != 3 else Decimal(value or 0)
+        figures = {
+            model: ModelFigures(
+                model=model,
+                requests=int(requests),
+                success_rate=int(ok) / int(requests),
+                mean_latency_ms=float(latency) / int(requests),
+                cost_per_request_usd=float(cost / int(costed)) if costed else None,
+                total_cost_usd=float(cost),
+            )
+            for model, (requests, ok, latency, cost, costed) in sums.items()
+        }
+        score_sums: dict[str, list[float]] = {}
+        for model, count, score_sum in evaluated:
+            total_scores = score_sums.setdefault(model, [0, 0.0])
+            total_scores[0] += int(count or 0)
+            total_scores[1] += float(score_sum or 0.0)
+        for model, (count, score_sum) in score_sums.items():
+            if model in figures and count:
+                figures[model].evaluations = int(count)
+                figures[model].mean_score = score_sum / count
         for item in figures.values():
             if item.mean_score is not None and item.cost_per_request_usd:
                 item.score_per_usd = item.mean_score / item.cost_per_request_usd
