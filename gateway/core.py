@@ -31,6 +31,7 @@ from gateway.openai.routes import chat_completions, embeddings, list_models
 from gateway.proxy.service import ProxyService
 from gateway.requestlog.buffer import RequestLogBuffer, RequestLogWriter
 from gateway.requestlog.deadletter import DeadLetters, default_dead_letter_file
+from gateway.requestlog.maintenance import LogMaintenance
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.tokens.encodings import get_encoding
@@ -108,9 +109,13 @@ async def build_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     await asyncio.gather(*(asyncio.to_thread(get_encoding, name) for name in ENCODINGS))
     await changes.start()
     log_buffer.start()
+    # In every process, worker or not: partitions ahead (Postgres) and retention.
+    maintenance = LogMaintenance(engine, retention_days=settings.log.retention_days)
+    maintenance.start()
     try:
         yield runtime
     finally:
+        await maintenance.close()
         await proxy.drain()
         await log_buffer.close()
         await changes.close()
