@@ -4,8 +4,9 @@ most accurate, fastest and best-value (score per dollar) model with the figures 
 A model is the one requests asked for (`model_requested`, what a route serves). Scores are
 the evaluations of that model's responses (production and test, not manual).
 
-Whole UTC days come from the daily rollups (`request_log_daily`, `evaluation_model_daily`),
-the partial days at the window's edges from the raw rows (gateway/analytics/rollup.py).
+Whole UTC days come from the daily rollup `request_log_daily` and whole hours from
+`evaluation_model_hourly`; the partial days (hours) at the window's edges from the raw rows
+(gateway/analytics/rollup.py).
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from sqlalchemy import CompoundSelect, and_, case, func, select, union_all
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import CompoundSelect, case, func, select, union_all
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from gateway.analytics.rollup import NO_MODEL, split
+from gateway.analytics.rollup import HOUR, NO_MODEL, split
 from gateway.analytics.window import Window
-from gateway.db.models import Evaluation, EvaluationModelDaily, RequestLog, RequestLogDaily
+from gateway.db.models import (
+    Evaluation,
+    EvaluationModelHourly,
+    RequestLog,
+    RequestLogDaily,
+    RequestLogId,
+)
 
 __all__ = ["ModelAnalytics", "ModelFigures", "ModelPick", "ModelReport"]
 
@@ -55,7 +62,8 @@ class ModelReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ModelAnalytics:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._dialect = engine.dialect.name
         self._sessions = sessions
 
     async def report(self, window: Window) -> ModelReport:
@@ -83,36 +91,64 @@ class ModelAnalytics:
             .where(parts.days(RequestLogDaily.day), RequestLogDaily.model_requested != NO_MODEL)
             .group_by(RequestLogDaily.model_requested),
         )
-        # An evaluation counts when it and its request both fall in the window. The rollup has
-        # those whose two days are whole days of the window; the raw rows the rest: evaluations
-        # on the edges, and evaluations inside whose request is on an edge.
-        scored = (
-            Evaluation.context != "manual",
-            Evaluation.score.is_not(None),
-            has_model,
+        # An evaluation counts when it and its request both fall in the window. The hourly
+        # rollup has those whose two hours are whole hours of the window; the raw rows the
+        # rest: evaluations in the partial hours at the edges, and evaluations inside whose
+        # request is in an edge hour. Both raw parts look rows up by id (correlated
+        # subqueries), so they cost what the edges hold, not what the window holds. On Postgres
+        # the request's time and model come from request_log_ids, whose log_id is unique (the
+        # partitioned log cannot be probed by id alone).
+        hours = split(window, HOUR)
+        log_id, log_at, log_model = (
+            (RequestLogId.log_id, RequestLogId.created_at, RequestLogId.model_requested)
+            if self._dialect == "postgresql"
+            else (RequestLog.id, RequestLog.created_at, RequestLog.model_requested)
         )
-        log_in_window = and_(
-            RequestLog.created_at >= window.since, RequestLog.created_at < window.until
+        scored = (Evaluation.context != "manual", Evaluation.score.is_not(None))
+        model_in_window = (
+            select(log_model)
+            .where(log_id == Evaluation.request_log_id, log_at >= window.since)
+            .where(log_at < window.until)
+            .scalar_subquery()
         )
-        raw_scores = select(
-            RequestLog.model_requested, func.count(Evaluation.score), func.sum(Evaluation.score)
-        ).join(RequestLog, RequestLog.id == Evaluation.request_log_id)
-        scores: CompoundSelect[Any] = union_all(
-            raw_scores.where(parts.raw(Evaluation.created_at), log_in_window, *scored).group_by(
-                RequestLog.model_requested
-            ),
-            raw_scores.where(
-                parts.whole(Evaluation.created_at), parts.raw(RequestLog.created_at), *scored
-            ).group_by(RequestLog.model_requested),
+        edge_scores = (
+            select(model_in_window.label("model"), Evaluation.score)
+            .where(hours.raw(Evaluation.created_at), *scored)
+            .subquery()
+        )
+
+        def of_request(measure: Any) -> Any:
+            return (
+                select(measure)
+                .where(Evaluation.request_log_id == log_id, hours.whole(Evaluation.created_at))
+                .where(*scored)
+                .scalar_subquery()
+            )
+
+        edge_requests = (
             select(
-                EvaluationModelDaily.model_requested,
-                func.sum(EvaluationModelDaily.evaluations),
-                func.sum(EvaluationModelDaily.score_sum),
+                log_model.label("model"),
+                of_request(func.count(Evaluation.score)).label("count"),
+                of_request(func.sum(Evaluation.score)).label("total"),
             )
-            .where(
-                parts.days(EvaluationModelDaily.log_day), parts.days(EvaluationModelDaily.eval_day)
+            .where(hours.raw(log_at), log_model.is_not(None))
+            .subquery()
+        )
+        hourly = EvaluationModelHourly
+        scores: CompoundSelect[Any] = union_all(
+            select(
+                edge_scores.c.model, func.count(edge_scores.c.score), func.sum(edge_scores.c.score)
             )
-            .group_by(EvaluationModelDaily.model_requested),
+            .where(edge_scores.c.model.is_not(None))
+            .group_by(edge_scores.c.model),
+            select(
+                edge_requests.c.model,
+                func.sum(edge_requests.c.count),
+                func.sum(edge_requests.c.total),
+            ).group_by(edge_requests.c.model),
+            select(hourly.model_requested, func.sum(hourly.evaluations), func.sum(hourly.score_sum))
+            .where(hours.days(hourly.log_hour), hours.days(hourly.eval_hour))
+            .group_by(hourly.model_requested),
         )
         # Two sessions, two queries at once: the answer waits for the slower, not their sum.
         async with self._sessions() as session, self._sessions() as other:

@@ -27,7 +27,7 @@ class AnalyticsPlugin(InitPluginProtocol):
         evaluations = runtime.services.get("evaluations")
         runtime.services["analytics"] = AnalyticsServices(
             prompts=PromptAnalytics(runtime.engine, runtime.sessions),
-            models=ModelAnalytics(runtime.sessions),
+            models=ModelAnalytics(runtime.engine, runtime.sessions),
             alerts=AlertFeed(
                 runtime.services["testing"].alerts,
                 budgets.alerts if budgets is not None else None,

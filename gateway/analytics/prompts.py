@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import CompoundSelect, Float, case, cast, func, select, tuple_, union_all
+from sqlalchemy import CompoundSelect, case, func, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.analytics.rollup import NO_VERSION, or_none, split
 from gateway.analytics.window import Window, day_bucket
-from gateway.db.models import Evaluation, Prompt, RequestLog, RequestLogDaily
+from gateway.db.models import Evaluation, EvaluationPromptDaily, Prompt, RequestLog, RequestLogDaily
 from gateway.errors import PromptNotFound
 
 __all__ = ["EvaluatorFigures", "PromptAnalytics", "PromptReport", "TrafficFigures", "percentile"]
@@ -241,31 +241,61 @@ class PromptAnalytics:
         versions: dict[tuple[Any, ...], TrafficFigures],
         days: dict[tuple[Any, ...], TrafficFigures],
     ) -> None:
+        # Whole days from evaluation_prompt_daily, the partial edge days raw; a day comes
+        # from one side only, so each row below is one (version, context, day, evaluator).
+        edges = split(window)
         day = day_bucket(Evaluation.created_at, self._dialect).label("day")
-        query = (
+        rolled = EvaluationPromptDaily
+        query: CompoundSelect[Any] = union_all(
             select(
                 Evaluation.prompt_version,
                 Evaluation.context,
                 day,
                 Evaluation.evaluator_key,
+                func.count(),
                 func.count(Evaluation.score),
-                func.avg(Evaluation.score),
-                func.avg(cast(case((Evaluation.passed.is_(True), 1.0), else_=0.0), Float)),
+                func.sum(Evaluation.score),
+                func.count(case((Evaluation.passed.is_(True), 1))),
             )
             .where(
                 Evaluation.prompt_slug == slug,
-                Evaluation.created_at >= window.since,
-                Evaluation.created_at < window.until,
+                edges.raw(Evaluation.created_at),
                 Evaluation.context != "manual",
                 Evaluation.skipped.is_(False),
                 Evaluation.error.is_(None),
             )
-            .group_by(Evaluation.prompt_version, Evaluation.context, day, Evaluation.evaluator_key)
+            .group_by(Evaluation.prompt_version, Evaluation.context, day, Evaluation.evaluator_key),
+            select(
+                rolled.prompt_version,
+                rolled.context,
+                rolled.day,
+                rolled.evaluator_key,
+                func.sum(rolled.evaluations),
+                func.sum(rolled.scores),
+                func.sum(rolled.score_sum),
+                func.sum(rolled.passed),
+            )
+            .where(rolled.prompt_slug == slug, edges.days(rolled.day))
+            .group_by(rolled.prompt_version, rolled.context, rolled.day, rolled.evaluator_key),
         )
+        rows = [
+            (
+                or_none(version, NO_VERSION),
+                context,
+                bucket,
+                key,
+                int(count),
+                float(total) / int(count) if count else None,
+                int(passed) / int(evaluated),
+            )
+            for version, context, bucket, key, evaluated, count, total, passed in (
+                await session.execute(query)
+            )
+        ]
         per_version: dict[tuple[Any, ...], dict[str, list[tuple[int, float, float]]]] = defaultdict(
             lambda: defaultdict(list)
         )
-        for version, context, bucket, key, count, mean, passed in await session.execute(query):
+        for version, context, bucket, key, count, mean, passed in rows:
             traffic = "test" if context == "test_run" else "production"
             figures = days.get((version, traffic, bucket))
             if figures is not None:

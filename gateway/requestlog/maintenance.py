@@ -193,7 +193,7 @@ class LogMaintenance:
                 text("DELETE FROM request_log_daily WHERE day < :day"), {"day": day}
             )
             await connection.execute(
-                text("DELETE FROM evaluation_model_daily WHERE log_day < :day"), {"day": day}
+                text("DELETE FROM evaluation_model_hourly WHERE log_hour < :day"), {"day": day}
             )
 
 

@@ -1,4 +1,4 @@
-"""request log partitioned by day on Postgres; daily rollups kept by triggers
+"""request log partitioned by day on Postgres; rollups kept by triggers
 
 Revision ID: 0007
 Revises: 0006
@@ -14,7 +14,7 @@ did); evaluations now reference `request_log_ids.log_id`. `sluice_request_log_pa
 creates a day's partition, moving its rows out of the default partition first; the gateway
 calls it for the coming days (gateway/requestlog/maintenance.py).
 
-SQLite: the log table is unchanged. Both: `request_log_daily` and `evaluation_model_daily`,
+SQLite: the log table is unchanged. Both: `request_log_daily` and `evaluation_model_hourly`,
 kept by triggers (statement triggers with transition tables on Postgres, row triggers on
 SQLite) and filled here from the rows already there.
 """
@@ -121,14 +121,30 @@ def _add(target: str, sign: str, sums: list[str]) -> str:
 
 
 _EVAL_SELECT = """
-SELECT to_char(i.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
-       to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), i.model_requested,
+SELECT to_char(i.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24'),
+       to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24'), i.model_requested,
        count(*), sum(e.score)
 FROM {source} e JOIN request_log_ids i ON i.log_id = e.request_log_id
 WHERE e.context <> 'manual' AND e.score IS NOT NULL AND i.model_requested IS NOT NULL
 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 """
-_EVAL_KEY = "log_day, eval_day, model_requested"
+_EVAL_KEY = "log_hour, eval_hour, model_requested"
+
+_SCORE_COLUMNS = (
+    "day, prompt_slug, prompt_version, context, evaluator_key, evaluations, scores, "
+    "score_sum, passed"
+)
+_SCORE_KEY = "day, prompt_slug, prompt_version, context, evaluator_key"
+_SCORE_SUMS = ["evaluations", "scores", "score_sum", "passed"]
+# The evaluations the prompt analytics read (gateway/analytics/prompts.py, `_scores`).
+_SCORE_SELECT = """
+SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), prompt_slug,
+       coalesce(prompt_version, 0), context, evaluator_key, count(*), count(score),
+       coalesce(sum(score), 0), count(*) FILTER (WHERE passed IS TRUE)
+FROM {source}
+WHERE prompt_slug IS NOT NULL AND context <> 'manual' AND skipped IS FALSE AND error IS NULL
+GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+"""
 
 # Sorted upserts: concurrent writers lock rollup rows in one order and cannot deadlock.
 _PG_TRIGGERS = f"""
@@ -154,12 +170,24 @@ END $$;
 
 CREATE FUNCTION sluice_evaluations_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO evaluation_model_daily AS d
-        (log_day, eval_day, model_requested, evaluations, score_sum)
+    INSERT INTO evaluation_model_hourly AS d
+        (log_hour, eval_hour, model_requested, evaluations, score_sum)
         {_EVAL_SELECT.format(source="new_rows")}
         ON CONFLICT ({_EVAL_KEY}) DO UPDATE SET
             evaluations = d.evaluations + excluded.evaluations,
             score_sum = d.score_sum + excluded.score_sum;
+    INSERT INTO evaluation_prompt_daily AS d ({_SCORE_COLUMNS})
+        {_SCORE_SELECT.format(source="new_rows")}
+        ON CONFLICT ({_SCORE_KEY}) DO UPDATE SET {_add("d", "+", _SCORE_SUMS)};
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION sluice_evaluations_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO evaluation_prompt_daily AS d ({_SCORE_COLUMNS})
+        {_SCORE_SELECT.format(source="old_rows")}
+        ON CONFLICT ({_SCORE_KEY}) DO UPDATE SET {_add("d", "-", _SCORE_SUMS)};
+    DELETE FROM evaluation_prompt_daily WHERE evaluations <= 0;
     RETURN NULL;
 END $$;
 
@@ -172,6 +200,9 @@ CREATE TRIGGER sluice_request_logs_deleted AFTER DELETE ON request_logs
 CREATE TRIGGER sluice_evaluations_inserted AFTER INSERT ON evaluations
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION sluice_evaluations_inserted();
+CREATE TRIGGER sluice_evaluations_deleted AFTER DELETE ON evaluations
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION sluice_evaluations_deleted();
 """
 
 _SQLITE_ROW = (
@@ -193,14 +224,41 @@ END""",
 END""",
     f"""CREATE TRIGGER sluice_evaluations_inserted AFTER INSERT ON evaluations
 WHEN NEW.context <> 'manual' AND NEW.score IS NOT NULL BEGIN
-    INSERT INTO evaluation_model_daily (log_day, eval_day, model_requested, evaluations,
+    INSERT INTO evaluation_model_hourly (log_hour, eval_hour, model_requested, evaluations,
         score_sum)
-    SELECT substr(r.created_at, 1, 10), substr(NEW.created_at, 1, 10), r.model_requested, 1,
+    SELECT substr(r.created_at, 1, 13), substr(NEW.created_at, 1, 13), r.model_requested, 1,
         NEW.score
     FROM request_logs r WHERE r.id = NEW.request_log_id AND r.model_requested IS NOT NULL
     ON CONFLICT ({_EVAL_KEY}) DO UPDATE SET
-        evaluations = evaluation_model_daily.evaluations + excluded.evaluations,
-        score_sum = evaluation_model_daily.score_sum + excluded.score_sum;
+        evaluations = evaluation_model_hourly.evaluations + excluded.evaluations,
+        score_sum = evaluation_model_hourly.score_sum + excluded.score_sum;
+END""",
+]
+
+_SQLITE_SCORE_ROW = (
+    "substr({r}.created_at, 1, 10), {r}.prompt_slug, coalesce({r}.prompt_version, 0), "
+    "{r}.context, {r}.evaluator_key, 1, {r}.score IS NOT NULL, coalesce({r}.score, 0), "
+    "{r}.passed IS 1"
+)
+_SQLITE_SCORED = (
+    "{r}.prompt_slug IS NOT NULL AND {r}.context <> 'manual' AND {r}.skipped IS 0 "
+    "AND {r}.error IS NULL"
+)
+_SQLITE_TRIGGERS += [
+    f"""CREATE TRIGGER sluice_evaluations_scored AFTER INSERT ON evaluations
+WHEN {_SQLITE_SCORED.format(r="NEW")} BEGIN
+    INSERT INTO evaluation_prompt_daily ({_SCORE_COLUMNS})
+    VALUES ({_SQLITE_SCORE_ROW.format(r="NEW")})
+    ON CONFLICT ({_SCORE_KEY}) DO UPDATE SET
+        {_add("evaluation_prompt_daily", "+", _SCORE_SUMS)};
+END""",
+    f"""CREATE TRIGGER sluice_evaluations_deleted AFTER DELETE ON evaluations
+WHEN {_SQLITE_SCORED.format(r="OLD")} BEGIN
+    INSERT INTO evaluation_prompt_daily ({_SCORE_COLUMNS})
+    VALUES ({_SQLITE_SCORE_ROW.format(r="OLD")})
+    ON CONFLICT ({_SCORE_KEY}) DO UPDATE SET
+        {_add("evaluation_prompt_daily", "-", _SCORE_SUMS)};
+    DELETE FROM evaluation_prompt_daily WHERE evaluations <= 0;
 END""",
 ]
 
@@ -212,18 +270,24 @@ SELECT substr(created_at, 1, 10), coalesce(prompt_slug, ''), coalesce(prompt_ver
     coalesce(sum(completion_tokens), 0), coalesce(sum(cost_usd), 0), count(cost_usd),
     coalesce(sum(latency_ms), 0)
 FROM request_logs GROUP BY 1, 2, 3, 4, 5""",
-    """INSERT INTO evaluation_model_daily (log_day, eval_day, model_requested, evaluations,
+    """INSERT INTO evaluation_model_hourly (log_hour, eval_hour, model_requested, evaluations,
     score_sum)
-SELECT substr(r.created_at, 1, 10), substr(e.created_at, 1, 10), r.model_requested, count(*),
+SELECT substr(r.created_at, 1, 13), substr(e.created_at, 1, 13), r.model_requested, count(*),
     sum(e.score)
 FROM evaluations e JOIN request_logs r ON r.id = e.request_log_id
 WHERE e.context <> 'manual' AND e.score IS NOT NULL AND r.model_requested IS NOT NULL
 GROUP BY 1, 2, 3""",
+    f"""INSERT INTO evaluation_prompt_daily ({_SCORE_COLUMNS})
+SELECT substr(created_at, 1, 10), prompt_slug, coalesce(prompt_version, 0), context,
+    evaluator_key, count(*), count(score), coalesce(sum(score), 0), sum(passed IS 1)
+FROM evaluations WHERE {_SQLITE_SCORED.format(r="evaluations")}
+GROUP BY 1, 2, 3, 4, 5""",
 ]
 
 _DROP_PG = """
 DROP TRIGGER IF EXISTS sluice_evaluations_inserted ON evaluations;
-DROP FUNCTION IF EXISTS sluice_evaluations_inserted();
+DROP TRIGGER IF EXISTS sluice_evaluations_deleted ON evaluations;
+DROP FUNCTION IF EXISTS sluice_evaluations_inserted(), sluice_evaluations_deleted();
 """
 
 
@@ -254,15 +318,41 @@ def _create_rollups() -> None:
     )
     op.create_index("ix_request_log_daily_prompt_day", "request_log_daily", ["prompt_slug", "day"])
     op.create_table(
-        "evaluation_model_daily",
-        sa.Column("log_day", sa.String(length=10), nullable=False),
-        sa.Column("eval_day", sa.String(length=10), nullable=False),
+        "evaluation_model_hourly",
+        sa.Column("log_hour", sa.String(length=13), nullable=False),
+        sa.Column("eval_hour", sa.String(length=13), nullable=False),
         sa.Column("model_requested", sa.String(length=200), nullable=False),
         sa.Column("evaluations", sa.BigInteger(), nullable=False),
         sa.Column("score_sum", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "log_day", "eval_day", "model_requested", name=op.f("pk_evaluation_model_daily")
+            "log_hour", "eval_hour", "model_requested", name=op.f("pk_evaluation_model_hourly")
         ),
+    )
+
+
+def _create_score_rollup() -> None:
+    op.create_table(
+        "evaluation_prompt_daily",
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("prompt_slug", sa.String(length=100), nullable=False),
+        sa.Column("prompt_version", sa.Integer(), nullable=False),
+        sa.Column("context", sa.String(length=16), nullable=False),
+        sa.Column("evaluator_key", sa.String(length=64), nullable=False),
+        sa.Column("evaluations", sa.BigInteger(), nullable=False),
+        sa.Column("scores", sa.BigInteger(), nullable=False),
+        sa.Column("score_sum", sa.Float(), nullable=False),
+        sa.Column("passed", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "day",
+            "prompt_slug",
+            "prompt_version",
+            "context",
+            "evaluator_key",
+            name=op.f("pk_evaluation_prompt_daily"),
+        ),
+    )
+    op.create_index(
+        "ix_evaluation_prompt_daily_prompt_day", "evaluation_prompt_daily", ["prompt_slug", "day"]
     )
 
 
@@ -299,6 +389,7 @@ def _upgrade_postgres() -> None:
         "(now() AT TIME ZONE 'UTC')::date + 3, interval '1 day') AS d"
     )
     _create_rollups()
+    _create_score_rollup()
     op.execute("INSERT INTO request_logs SELECT * FROM request_logs_unpartitioned")
     op.execute(
         "INSERT INTO request_log_ids (request_id, log_id, created_at, model_requested) "
@@ -309,9 +400,13 @@ def _upgrade_postgres() -> None:
         + _DAILY_SELECT.format(source="request_logs_unpartitioned")
     )
     op.execute(
-        "INSERT INTO evaluation_model_daily "
-        "(log_day, eval_day, model_requested, evaluations, score_sum) "
+        "INSERT INTO evaluation_model_hourly "
+        "(log_hour, eval_hour, model_requested, evaluations, score_sum) "
         + _EVAL_SELECT.format(source="evaluations")
+    )
+    op.execute(
+        f"INSERT INTO evaluation_prompt_daily ({_SCORE_COLUMNS}) "
+        + _SCORE_SELECT.format(source="evaluations")
     )
     op.execute("DROP TABLE request_logs_unpartitioned")
     op.execute(
@@ -354,6 +449,7 @@ def upgrade() -> None:
         _upgrade_postgres()
         return
     _create_rollups()
+    _create_score_rollup()
     for statement in _SQLITE_FILL + _SQLITE_TRIGGERS:
         op.execute(statement)
 
@@ -363,11 +459,15 @@ def downgrade() -> None:
         _downgrade_postgres()
     else:
         for name in (
+            "sluice_evaluations_deleted",
+            "sluice_evaluations_scored",
             "sluice_evaluations_inserted",
             "sluice_request_logs_deleted",
             "sluice_request_logs_inserted",
         ):
             op.execute(f"DROP TRIGGER {name}")
-    op.drop_table("evaluation_model_daily")
+    op.drop_index("ix_evaluation_prompt_daily_prompt_day", table_name="evaluation_prompt_daily")
+    op.drop_table("evaluation_prompt_daily")
+    op.drop_table("evaluation_model_hourly")
     op.drop_index("ix_request_log_daily_prompt_day", table_name="request_log_daily")
     op.drop_table("request_log_daily")

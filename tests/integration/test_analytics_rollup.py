@@ -58,12 +58,12 @@ def _rows(rng: random.Random) -> tuple[list[LogEntry], list[dict[str, Any]]]:
                     "context": rng.choice(["production", "test_run", "manual"]),
                     "prompt_slug": slug,
                     "prompt_version": entry.prompt_version,
-                    "evaluator_key": "exact_match",
+                    "evaluator_key": rng.choice(["exact_match", "contains"]),
                     "evaluator_version": "1",
                     "config": {},
                     "weight": 1.0,
                     "score": rng.choice([None, rng.random()]),
-                    "passed": None,
+                    "passed": rng.choice([None, True, False]),
                     "skipped": False,
                     "details": {},
                     # Often the next day: the two days of an evaluation differ.
@@ -145,6 +145,28 @@ def _expected_prompt(logs: list[LogEntry], window: Window) -> dict[tuple[Any, ..
     }
 
 
+def _expected_scores(
+    evaluations: list[dict[str, Any]], window: Window
+) -> dict[tuple[Any, ...], dict[str, tuple[int, float | None, float]]]:
+    """Per (version, traffic, day of the evaluation) and evaluator: count, mean, pass rate."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for e in evaluations:
+        qa = e["prompt_slug"] == "qa" and e["context"] != "manual"
+        if qa and _inside(e["created_at"], window):
+            traffic = "test" if e["context"] == "test_run" else "production"
+            day = e["created_at"].date().isoformat()
+            groups[(e["prompt_version"], traffic, day, e["evaluator_key"])].append(e)
+    expected: dict[tuple[Any, ...], dict[str, tuple[int, float | None, float]]] = defaultdict(dict)
+    for (version, traffic, day, key), rows in groups.items():
+        scores = [e["score"] for e in rows if e["score"] is not None]
+        expected[(version, traffic, day)][key] = (
+            len(scores),
+            _approx(sum(scores) / len(scores)) if scores else None,
+            _approx(sum(e["passed"] is True for e in rows) / len(rows)),
+        )
+    return expected
+
+
 def _approx(value: Any) -> Any:
     return pytest.approx(value, rel=1e-9, abs=1e-12) if isinstance(value, float) else value
 
@@ -164,7 +186,7 @@ async def test_rollup_answers_equal_raw_answers_on_random_data(database_url: str
             )
             await connection.execute(insert(Evaluation), evaluations)
         sessions = create_sessionmaker(engine)
-        models, prompts = ModelAnalytics(sessions), PromptAnalytics(engine, sessions)
+        models, prompts = ModelAnalytics(engine, sessions), PromptAnalytics(engine, sessions)
         for window in _windows(rng):
             report = await models.report(window)
             got = {
@@ -194,5 +216,12 @@ async def test_rollup_answers_equal_raw_answers_on_random_data(database_url: str
             for key, figures in wanted.items():
                 actual = {name: getattr(found[key], name) for name in figures}
                 assert actual == {k: _approx(v) for k, v in figures.items()}, (window, key)
+            scores = _expected_scores(evaluations, window)
+            for f in prompt.days:
+                got_scores = {
+                    key: (e.evaluations, e.mean_score, e.pass_rate)
+                    for key, e in f.evaluators.items()
+                }
+                assert got_scores == scores.get((f.version, f.traffic, f.day), {}), (window, f)
     finally:
         await engine.dispose()

@@ -178,7 +178,7 @@ async def test_the_migration_partitions_a_populated_log(postgres_database: str) 
             assert conn.execute("SELECT count(*) FROM request_log_ids").fetchone() == (4,)
             assert conn.execute("SELECT sum(requests) FROM request_log_daily").fetchone() == (4,)
             assert conn.execute(
-                "SELECT sum(evaluations) FROM evaluation_model_daily"
+                "SELECT sum(evaluations) FROM evaluation_model_hourly"
             ).fetchone() == (1,)
             # Uniqueness survives the move: the same request id again is refused.
             with pytest.raises(psycopg.errors.UniqueViolation):

@@ -44,21 +44,44 @@ class RequestLogDaily(Base):
     __table_args__ = (Index("ix_request_log_daily_prompt_day", "prompt_slug", "day"),)
 
 
-class EvaluationModelDaily(Base):
-    """Scores per model by the day of the request and the day of the evaluation.
+class EvaluationModelHourly(Base):
+    """Scores per model by the hour of the request and the hour of the evaluation.
 
     Model analytics count an evaluation when both its own time and its request's fall in the
-    window, so both days are keys. Manual scores and unscored evaluations are left out, as the
-    model analytics leave them out.
+    window, so both times are keys. Hours, not days: the raw remainder is then the requests
+    and evaluations of the window's partial hours (evaluations are found per request by
+    index), not of two partial days. Manual scores and unscored evaluations are left out, as
+    the model analytics leave them out.
     """
 
-    __tablename__ = "evaluation_model_daily"
+    __tablename__ = "evaluation_model_hourly"
 
-    log_day: Mapped[str] = mapped_column(String(10), primary_key=True)
-    eval_day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    log_hour: Mapped[str] = mapped_column(String(13), primary_key=True)
+    """YYYY-MM-DD HH in UTC."""
+    eval_hour: Mapped[str] = mapped_column(String(13), primary_key=True)
     model_requested: Mapped[str] = mapped_column(String(200), primary_key=True)
     evaluations: Mapped[int] = mapped_column(BigInteger)
     score_sum: Mapped[float] = mapped_column(Float)
+
+
+class EvaluationPromptDaily(Base):
+    """Per UTC day of the evaluation x prompt version x context x evaluator: the prompt
+    analytics' scores (not manual, not skipped, without error)."""
+
+    __tablename__ = "evaluation_prompt_daily"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    prompt_slug: Mapped[str] = mapped_column(String(100), primary_key=True)
+    prompt_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    context: Mapped[str] = mapped_column(String(16), primary_key=True)
+    evaluator_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    evaluations: Mapped[int] = mapped_column(BigInteger)
+    scores: Mapped[int] = mapped_column(BigInteger)
+    """Evaluations with a score, the divisor of the mean score."""
+    score_sum: Mapped[float] = mapped_column(Float)
+    passed: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_evaluation_prompt_daily_prompt_day", "prompt_slug", "day"),)
 
 
 class RequestLogId(Base):
