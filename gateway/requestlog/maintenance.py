@@ -195,6 +195,10 @@ class LogMaintenance:
             await connection.execute(
                 text("DELETE FROM evaluation_model_hourly WHERE log_hour < :day"), {"day": day}
             )
+            # Kept by the evaluations' delete trigger already; this only tidies up.
+            await connection.execute(
+                text("DELETE FROM evaluation_prompt_daily WHERE day < :day"), {"day": day}
+            )
 
 
 async def _partitions(connection: AsyncConnection) -> list[tuple[str, date]]:

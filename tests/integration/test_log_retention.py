@@ -11,7 +11,13 @@ from sqlalchemy import insert, select, text
 
 from gateway.db.engine import create_engine
 from gateway.db.migrate import downgrade, upgrade
-from gateway.db.models import Evaluation, RequestLog, RequestLogDaily
+from gateway.db.models import (
+    Evaluation,
+    EvaluationModelHourly,
+    EvaluationPromptDaily,
+    RequestLog,
+    RequestLogDaily,
+)
 from gateway.ids import new_id
 from gateway.requestlog.buffer import RequestLogWriter
 from gateway.requestlog.entry import LogEntry
@@ -41,6 +47,8 @@ def _evaluation(row: dict[str, Any]) -> dict[str, Any]:
         "request_log_id": row["id"],
         "request_id": row["request_id"],
         "context": "production",
+        "prompt_slug": "qa",
+        "prompt_version": 1,
         "evaluator_key": "exact_match",
         "evaluator_version": "1",
         "config": {},
@@ -48,7 +56,8 @@ def _evaluation(row: dict[str, Any]) -> dict[str, Any]:
         "score": 1.0,
         "skipped": False,
         "details": {},
-        "created_at": row["created_at"],
+        # The next hour: for the oldest kept row, an evaluation made after the cutoff.
+        "created_at": row["created_at"] + timedelta(hours=1),
     }
 
 
@@ -92,9 +101,20 @@ async def test_retention_keeps_whole_days_and_takes_evaluations_and_rollup_along
             left = set(await connection.scalars(select(RequestLog.created_at)))
             evaluated = set(await connection.scalars(select(Evaluation.request_log_id)))
             days = set(await connection.scalars(select(RequestLogDaily.day)))
+            scored = dict(
+                (
+                    await connection.execute(
+                        select(EvaluationPromptDaily.day, EvaluationPromptDaily.evaluations)
+                    )
+                ).all()
+            )
+            hours = set(await connection.scalars(select(EvaluationModelHourly.log_hour)))
         assert left == set(KEPT)
         assert evaluated == {r["id"] for r in rows[len(OLD) :]}
         assert days == {"2026-06-03", "2026-06-09"}
+        # 06-02 23:59's evaluation (made on 06-03) went with its request.
+        assert scored == {"2026-06-03": 1, "2026-06-09": 1}
+        assert hours == {"2026-06-03 00", "2026-06-09 18"}
         if postgres:
             assert report.partitions_dropped >= 2
             assert report.rows_deleted == 1  # the stray, from the default partition
