@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import CompoundSelect, case, func, select, tuple_, union_all
+from sqlalchemy import CompoundSelect, case, func, select, text, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.analytics.rollup import NO_VERSION, or_none, split
@@ -187,7 +187,9 @@ class PromptAnalytics:
             await self._python_percentiles(session, slug, window, versions, days)
             return
         version, is_test = RequestLog.prompt_version, RequestLog.is_test_run
-        day = day_bucket(RequestLog.created_at, self._dialect).label("day")
+        # Grouped by a timestamp, not day_bucket's text: the sort compares 8 bytes a row
+        # instead of collating strings (a third of this query's time at 50k rows).
+        day = func.date_trunc("day", func.timezone("UTC", RequestLog.created_at)).label("day")
         query = (
             select(
                 version,
@@ -200,12 +202,15 @@ class PromptAnalytics:
             .where(*self._in_window(slug, window))
             .group_by(func.grouping_sets(tuple_(version, is_test), tuple_(version, is_test, day)))
         )
+        # The window's latencies are sorted once: in memory, not in temp files (the default
+        # 4 MB holds ~40k rows). LOCAL: for this read-only transaction only.
+        await session.execute(text("SET LOCAL work_mem = '32MB'"))
         for row_version, row_test, bucket, per_version, p50, p95 in await session.execute(query):
             traffic = _traffic(row_test)
             figures = (
                 versions.get((row_version, traffic))
                 if per_version
-                else days.get((row_version, traffic, bucket))
+                else days.get((row_version, traffic, bucket.strftime("%Y-%m-%d")))
             )
             if figures is not None:
                 figures.latency_p50_ms, figures.latency_p95_ms = p50, p95
