@@ -14,17 +14,28 @@ did); evaluations now reference `request_log_ids.log_id`. `sluice_request_log_pa
 creates a day's partition, moving its rows out of the default partition first; the gateway
 calls it for the coming days (gateway/requestlog/maintenance.py).
 
-SQLite: the log table is unchanged. Both: `request_log_daily` and `evaluation_model_hourly`,
-kept by triggers (statement triggers with transition tables on Postgres, row triggers on
-SQLite) and filled here from the rows already there.
+SQLite: the log table is unchanged. Both: `request_log_daily`, `evaluation_prompt_daily` and
+`evaluation_model_hourly`, kept by triggers (statement triggers with transition tables on
+Postgres, row triggers on SQLite; their SQL is in migrations/rollup_sql_0007.py) and filled
+here from the rows already there.
 """
-
-# ruff: noqa: S608  (the SQL here is assembled from this file's constants, never from input)
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from migrations.rollup_sql_0007 import (
+    DAILY_COLUMNS,
+    DAILY_SELECT,
+    DROP_PG,
+    EVAL_SELECT,
+    PG_TRIGGERS,
+    SCORE_COLUMNS,
+    SCORE_SELECT,
+    SQLITE_FILL,
+    SQLITE_TRIGGERS,
+)
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -87,207 +98,6 @@ BEGIN
         name, low, high);
     RETURN true;
 END $$;
-"""
-
-_DAY = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-
-_DAILY_SELECT = f"""
-SELECT {_DAY}, coalesce(prompt_slug, ''), coalesce(prompt_version, 0),
-       coalesce(model_requested, ''), is_test_run, count(*),
-       count(*) FILTER (WHERE status_code = 200), count(*) FILTER (WHERE status_code >= 400),
-       coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0),
-       coalesce(sum(cost_usd), 0), count(cost_usd), coalesce(sum(latency_ms), 0)
-FROM {{source}} GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-"""
-_DAILY_COLUMNS = (
-    "day, prompt_slug, prompt_version, model_requested, is_test_run, requests, succeeded, "
-    "errors, prompt_tokens, completion_tokens, cost_usd, cost_count, latency_ms_sum"
-)
-_DAILY_KEY = "day, prompt_slug, prompt_version, model_requested, is_test_run"
-_DAILY_SUMS = [
-    "requests",
-    "succeeded",
-    "errors",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "cost_count",
-    "latency_ms_sum",
-]
-
-
-def _add(target: str, sign: str, sums: list[str]) -> str:
-    return ", ".join(f"{c} = {target}.{c} {sign} excluded.{c}" for c in sums)
-
-
-_EVAL_SELECT = """
-SELECT to_char(i.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24'),
-       to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24'), i.model_requested,
-       count(*), sum(e.score)
-FROM {source} e JOIN request_log_ids i ON i.log_id = e.request_log_id
-WHERE e.context <> 'manual' AND e.score IS NOT NULL AND i.model_requested IS NOT NULL
-GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-"""
-_EVAL_KEY = "log_hour, eval_hour, model_requested"
-
-_SCORE_COLUMNS = (
-    "day, prompt_slug, prompt_version, context, evaluator_key, evaluations, scores, "
-    "score_sum, passed"
-)
-_SCORE_KEY = "day, prompt_slug, prompt_version, context, evaluator_key"
-_SCORE_SUMS = ["evaluations", "scores", "score_sum", "passed"]
-# The evaluations the prompt analytics read (gateway/analytics/prompts.py, `_scores`).
-_SCORE_SELECT = """
-SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), prompt_slug,
-       coalesce(prompt_version, 0), context, evaluator_key, count(*), count(score),
-       coalesce(sum(score), 0), count(*) FILTER (WHERE passed IS TRUE)
-FROM {source}
-WHERE prompt_slug IS NOT NULL AND context <> 'manual' AND skipped IS FALSE AND error IS NULL
-GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-"""
-
-# Sorted upserts: concurrent writers lock rollup rows in one order and cannot deadlock.
-_PG_TRIGGERS = f"""
-CREATE FUNCTION sluice_request_logs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO request_log_ids (request_id, log_id, created_at, model_requested)
-        SELECT request_id, id, created_at, model_requested FROM new_rows;
-    INSERT INTO request_log_daily AS d ({_DAILY_COLUMNS})
-        {_DAILY_SELECT.format(source="new_rows")}
-        ON CONFLICT ({_DAILY_KEY}) DO UPDATE SET {_add("d", "+", _DAILY_SUMS)};
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION sluice_request_logs_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO request_log_daily AS d ({_DAILY_COLUMNS})
-        {_DAILY_SELECT.format(source="old_rows")}
-        ON CONFLICT ({_DAILY_KEY}) DO UPDATE SET {_add("d", "-", _DAILY_SUMS)};
-    DELETE FROM request_log_daily WHERE requests <= 0;
-    DELETE FROM request_log_ids WHERE log_id IN (SELECT id FROM old_rows);
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION sluice_evaluations_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO evaluation_model_hourly AS d
-        (log_hour, eval_hour, model_requested, evaluations, score_sum)
-        {_EVAL_SELECT.format(source="new_rows")}
-        ON CONFLICT ({_EVAL_KEY}) DO UPDATE SET
-            evaluations = d.evaluations + excluded.evaluations,
-            score_sum = d.score_sum + excluded.score_sum;
-    INSERT INTO evaluation_prompt_daily AS d ({_SCORE_COLUMNS})
-        {_SCORE_SELECT.format(source="new_rows")}
-        ON CONFLICT ({_SCORE_KEY}) DO UPDATE SET {_add("d", "+", _SCORE_SUMS)};
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION sluice_evaluations_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO evaluation_prompt_daily AS d ({_SCORE_COLUMNS})
-        {_SCORE_SELECT.format(source="old_rows")}
-        ON CONFLICT ({_SCORE_KEY}) DO UPDATE SET {_add("d", "-", _SCORE_SUMS)};
-    DELETE FROM evaluation_prompt_daily WHERE evaluations <= 0;
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER sluice_request_logs_inserted AFTER INSERT ON request_logs
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION sluice_request_logs_inserted();
-CREATE TRIGGER sluice_request_logs_deleted AFTER DELETE ON request_logs
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION sluice_request_logs_deleted();
-CREATE TRIGGER sluice_evaluations_inserted AFTER INSERT ON evaluations
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION sluice_evaluations_inserted();
-CREATE TRIGGER sluice_evaluations_deleted AFTER DELETE ON evaluations
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION sluice_evaluations_deleted();
-"""
-
-_SQLITE_ROW = (
-    "substr({r}.created_at, 1, 10), coalesce({r}.prompt_slug, ''), "
-    "coalesce({r}.prompt_version, 0), coalesce({r}.model_requested, ''), {r}.is_test_run, 1, "
-    "{r}.status_code = 200, {r}.status_code >= 400, coalesce({r}.prompt_tokens, 0), "
-    "coalesce({r}.completion_tokens, 0), coalesce({r}.cost_usd, 0), "
-    "{r}.cost_usd IS NOT NULL, {r}.latency_ms"
-)
-_SQLITE_TRIGGERS = [
-    f"""CREATE TRIGGER sluice_request_logs_inserted AFTER INSERT ON request_logs BEGIN
-    INSERT INTO request_log_daily ({_DAILY_COLUMNS}) VALUES ({_SQLITE_ROW.format(r="NEW")})
-    ON CONFLICT ({_DAILY_KEY}) DO UPDATE SET {_add("request_log_daily", "+", _DAILY_SUMS)};
-END""",
-    f"""CREATE TRIGGER sluice_request_logs_deleted AFTER DELETE ON request_logs BEGIN
-    INSERT INTO request_log_daily ({_DAILY_COLUMNS}) VALUES ({_SQLITE_ROW.format(r="OLD")})
-    ON CONFLICT ({_DAILY_KEY}) DO UPDATE SET {_add("request_log_daily", "-", _DAILY_SUMS)};
-    DELETE FROM request_log_daily WHERE requests <= 0;
-END""",
-    f"""CREATE TRIGGER sluice_evaluations_inserted AFTER INSERT ON evaluations
-WHEN NEW.context <> 'manual' AND NEW.score IS NOT NULL BEGIN
-    INSERT INTO evaluation_model_hourly (log_hour, eval_hour, model_requested, evaluations,
-        score_sum)
-    SELECT substr(r.created_at, 1, 13), substr(NEW.created_at, 1, 13), r.model_requested, 1,
-        NEW.score
-    FROM request_logs r WHERE r.id = NEW.request_log_id AND r.model_requested IS NOT NULL
-    ON CONFLICT ({_EVAL_KEY}) DO UPDATE SET
-        evaluations = evaluation_model_hourly.evaluations + excluded.evaluations,
-        score_sum = evaluation_model_hourly.score_sum + excluded.score_sum;
-END""",
-]
-
-_SQLITE_SCORE_ROW = (
-    "substr({r}.created_at, 1, 10), {r}.prompt_slug, coalesce({r}.prompt_version, 0), "
-    "{r}.context, {r}.evaluator_key, 1, {r}.score IS NOT NULL, coalesce({r}.score, 0), "
-    "{r}.passed IS 1"
-)
-_SQLITE_SCORED = (
-    "{r}.prompt_slug IS NOT NULL AND {r}.context <> 'manual' AND {r}.skipped IS 0 "
-    "AND {r}.error IS NULL"
-)
-_SQLITE_TRIGGERS += [
-    f"""CREATE TRIGGER sluice_evaluations_scored AFTER INSERT ON evaluations
-WHEN {_SQLITE_SCORED.format(r="NEW")} BEGIN
-    INSERT INTO evaluation_prompt_daily ({_SCORE_COLUMNS})
-    VALUES ({_SQLITE_SCORE_ROW.format(r="NEW")})
-    ON CONFLICT ({_SCORE_KEY}) DO UPDATE SET
-        {_add("evaluation_prompt_daily", "+", _SCORE_SUMS)};
-END""",
-    f"""CREATE TRIGGER sluice_evaluations_deleted AFTER DELETE ON evaluations
-WHEN {_SQLITE_SCORED.format(r="OLD")} BEGIN
-    INSERT INTO evaluation_prompt_daily ({_SCORE_COLUMNS})
-    VALUES ({_SQLITE_SCORE_ROW.format(r="OLD")})
-    ON CONFLICT ({_SCORE_KEY}) DO UPDATE SET
-        {_add("evaluation_prompt_daily", "-", _SCORE_SUMS)};
-    DELETE FROM evaluation_prompt_daily WHERE evaluations <= 0;
-END""",
-]
-
-_SQLITE_FILL = [
-    f"""INSERT INTO request_log_daily ({_DAILY_COLUMNS})
-SELECT substr(created_at, 1, 10), coalesce(prompt_slug, ''), coalesce(prompt_version, 0),
-    coalesce(model_requested, ''), is_test_run, count(*), sum(status_code = 200),
-    sum(status_code >= 400), coalesce(sum(prompt_tokens), 0),
-    coalesce(sum(completion_tokens), 0), coalesce(sum(cost_usd), 0), count(cost_usd),
-    coalesce(sum(latency_ms), 0)
-FROM request_logs GROUP BY 1, 2, 3, 4, 5""",
-    """INSERT INTO evaluation_model_hourly (log_hour, eval_hour, model_requested, evaluations,
-    score_sum)
-SELECT substr(r.created_at, 1, 13), substr(e.created_at, 1, 13), r.model_requested, count(*),
-    sum(e.score)
-FROM evaluations e JOIN request_logs r ON r.id = e.request_log_id
-WHERE e.context <> 'manual' AND e.score IS NOT NULL AND r.model_requested IS NOT NULL
-GROUP BY 1, 2, 3""",
-    f"""INSERT INTO evaluation_prompt_daily ({_SCORE_COLUMNS})
-SELECT substr(created_at, 1, 10), prompt_slug, coalesce(prompt_version, 0), context,
-    evaluator_key, count(*), count(score), coalesce(sum(score), 0), sum(passed IS 1)
-FROM evaluations WHERE {_SQLITE_SCORED.format(r="evaluations")}
-GROUP BY 1, 2, 3, 4, 5""",
-]
-
-_DROP_PG = """
-DROP TRIGGER IF EXISTS sluice_evaluations_inserted ON evaluations;
-DROP TRIGGER IF EXISTS sluice_evaluations_deleted ON evaluations;
-DROP FUNCTION IF EXISTS sluice_evaluations_inserted(), sluice_evaluations_deleted();
 """
 
 
@@ -396,28 +206,28 @@ def _upgrade_postgres() -> None:
         "SELECT request_id, id, created_at, model_requested FROM request_logs_unpartitioned"
     )
     op.execute(
-        f"INSERT INTO request_log_daily ({_DAILY_COLUMNS}) "
-        + _DAILY_SELECT.format(source="request_logs_unpartitioned")
+        f"INSERT INTO request_log_daily ({DAILY_COLUMNS}) "
+        + DAILY_SELECT.format(source="request_logs_unpartitioned")
     )
     op.execute(
         "INSERT INTO evaluation_model_hourly "
         "(log_hour, eval_hour, model_requested, evaluations, score_sum) "
-        + _EVAL_SELECT.format(source="evaluations")
+        + EVAL_SELECT.format(source="evaluations")
     )
     op.execute(
-        f"INSERT INTO evaluation_prompt_daily ({_SCORE_COLUMNS}) "
-        + _SCORE_SELECT.format(source="evaluations")
+        f"INSERT INTO evaluation_prompt_daily ({SCORE_COLUMNS}) "
+        + SCORE_SELECT.format(source="evaluations")
     )
     op.execute("DROP TABLE request_logs_unpartitioned")
     op.execute(
         "ALTER TABLE evaluations ADD CONSTRAINT fk_evaluations_request_log_id_request_log_ids "
         "FOREIGN KEY (request_log_id) REFERENCES request_log_ids (log_id) ON DELETE CASCADE"
     )
-    op.execute(_PG_TRIGGERS)
+    op.execute(PG_TRIGGERS)
 
 
 def _downgrade_postgres() -> None:
-    op.execute(_DROP_PG)
+    op.execute(DROP_PG)
     op.execute("DROP TRIGGER sluice_request_logs_inserted ON request_logs")
     op.execute("DROP TRIGGER sluice_request_logs_deleted ON request_logs")
     op.execute("DROP FUNCTION sluice_request_logs_inserted(), sluice_request_logs_deleted()")
@@ -450,7 +260,7 @@ def upgrade() -> None:
         return
     _create_rollups()
     _create_score_rollup()
-    for statement in _SQLITE_FILL + _SQLITE_TRIGGERS:
+    for statement in SQLITE_FILL + SQLITE_TRIGGERS:
         op.execute(statement)
 
 
