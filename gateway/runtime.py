@@ -24,6 +24,7 @@ from gateway.keys.service import KeyService
 from gateway.metrics import GatewayMetrics
 from gateway.requestlog.buffer import RequestLogBuffer, RequestLogWriter
 from gateway.requestlog.deadletter import DeadLetters, default_dead_letter_file
+from gateway.requestlog.maintenance import LogMaintenance
 from gateway.settings import Settings
 from gateway.tokens.encodings import get_encoding
 from gateway.upstream.lean import LeanProvider
@@ -103,9 +104,13 @@ async def build_core(settings: Settings) -> AsyncIterator[Core]:
     await asyncio.gather(*(asyncio.to_thread(get_encoding, name) for name in ENCODINGS))
     await changes.start()
     log_buffer.start()
+    # In every process, worker or not: partitions ahead (Postgres) and retention.
+    maintenance = LogMaintenance(engine, retention_days=settings.log.retention_days)
+    maintenance.start()
     try:
         yield core
     finally:
+        await maintenance.close()
         await log_buffer.close()
         await changes.close()
         await http.close()

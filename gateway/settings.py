@@ -75,6 +75,16 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _whole_number(value: str) -> int:
+    """An empty value is 0: an unset-looking setting means its default, not an error."""
+    if not value.strip():
+        return 0
+    number: int = _number(value, int, "a whole number, 0 or more")
+    if number < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return number
+
+
 def _positive_float(value: str) -> float:
     number: float = _number(value, float, "a positive number")
     if not number > 0:
@@ -255,6 +265,10 @@ class LogSettings:
     )
     """JSONL file for rows neither the log nor its dead-letter table took (default: beside the
     SQLite database, or sluice-request-log-dead-letters.jsonl in the working directory)."""
+    retention_days: int = field(
+        default=0, metadata=_env("SLUICE_LOG_RETENTION_DAYS", _whole_number)
+    )
+    """Whole UTC days of request log kept (rows, evaluations, rollup); 0 keeps everything."""
 
 
 @dataclass(frozen=True, slots=True)

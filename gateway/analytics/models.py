@@ -3,19 +3,32 @@ most accurate, fastest and best-value (score per dollar) model with the figures 
 
 A model is the one requests asked for (`model_requested`, what a route serves). Scores are
 the evaluations of that model's responses (production and test, not manual).
+
+Whole UTC days come from the daily rollup `request_log_daily` and whole hours from
+`evaluation_model_hourly`; the partial days (hours) at the window's edges from the raw rows
+(gateway/analytics/rollup.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
 
 import msgspec
-from sqlalchemy import case, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import CompoundSelect, case, func, select, union_all
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from gateway.analytics.rollup import HOUR, NO_MODEL, split
 from gateway.analytics.window import Window
-from gateway.db.models import Evaluation, RequestLog
+from gateway.db.models import (
+    Evaluation,
+    EvaluationModelHourly,
+    RequestLog,
+    RequestLogDaily,
+    RequestLogId,
+)
 
 __all__ = ["ModelAnalytics", "ModelFigures", "ModelPick", "ModelReport"]
 
@@ -49,59 +62,122 @@ class ModelReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ModelAnalytics:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._dialect = engine.dialect.name
         self._sessions = sessions
 
     async def report(self, window: Window) -> ModelReport:
-        in_window = (
-            RequestLog.created_at >= window.since,
-            RequestLog.created_at < window.until,
-            RequestLog.model_requested.is_not(None),
-        )
-        logs = (
+        parts = split(window)
+        has_model = RequestLog.model_requested.is_not(None)
+        logs: CompoundSelect[Any] = union_all(
             select(
                 RequestLog.model_requested,
                 func.count(),
                 func.count(case((RequestLog.status_code == 200, 1))),
-                func.avg(RequestLog.latency_ms),
-                func.avg(RequestLog.cost_usd),
-                func.coalesce(func.sum(RequestLog.cost_usd), 0),
+                func.sum(RequestLog.latency_ms),
+                func.sum(RequestLog.cost_usd),
+                func.count(RequestLog.cost_usd),
             )
-            .where(*in_window)
-            .group_by(RequestLog.model_requested)
-        )
-        scores = (
+            .where(parts.raw(RequestLog.created_at), has_model)
+            .group_by(RequestLog.model_requested),
             select(
-                RequestLog.model_requested, func.count(Evaluation.score), func.avg(Evaluation.score)
+                RequestLogDaily.model_requested,
+                func.sum(RequestLogDaily.requests),
+                func.sum(RequestLogDaily.succeeded),
+                func.sum(RequestLogDaily.latency_ms_sum),
+                func.sum(RequestLogDaily.cost_usd),
+                func.sum(RequestLogDaily.cost_count),
             )
-            .join(RequestLog, RequestLog.id == Evaluation.request_log_id)
-            .where(
-                Evaluation.created_at >= window.since,
-                Evaluation.created_at < window.until,
-                Evaluation.context != "manual",
-                Evaluation.score.is_not(None),
-                *in_window,
+            .where(parts.days(RequestLogDaily.day), RequestLogDaily.model_requested != NO_MODEL)
+            .group_by(RequestLogDaily.model_requested),
+        )
+        # An evaluation counts when it and its request both fall in the window. The hourly
+        # rollup has those whose two hours are whole hours of the window; the raw rows the
+        # rest: evaluations in the partial hours at the edges, and evaluations inside whose
+        # request is in an edge hour. Both raw parts look rows up by id (correlated
+        # subqueries), so they cost what the edges hold, not what the window holds. On Postgres
+        # the request's time and model come from request_log_ids, whose log_id is unique (the
+        # partitioned log cannot be probed by id alone).
+        hours = split(window, HOUR)
+        log_id, log_at, log_model = (
+            (RequestLogId.log_id, RequestLogId.created_at, RequestLogId.model_requested)
+            if self._dialect == "postgresql"
+            else (RequestLog.id, RequestLog.created_at, RequestLog.model_requested)
+        )
+        scored = (Evaluation.context != "manual", Evaluation.score.is_not(None))
+        model_in_window = (
+            select(log_model)
+            .where(log_id == Evaluation.request_log_id, log_at >= window.since)
+            .where(log_at < window.until)
+            .scalar_subquery()
+        )
+        edge_scores = (
+            select(model_in_window.label("model"), Evaluation.score)
+            .where(hours.raw(Evaluation.created_at), *scored)
+            .subquery()
+        )
+
+        def of_request(measure: Any) -> Any:
+            return (
+                select(measure)
+                .where(Evaluation.request_log_id == log_id, hours.whole(Evaluation.created_at))
+                .where(*scored)
+                .scalar_subquery()
             )
-            .group_by(RequestLog.model_requested)
+
+        edge_requests = (
+            select(
+                log_model.label("model"),
+                of_request(func.count(Evaluation.score)).label("count"),
+                of_request(func.sum(Evaluation.score)).label("total"),
+            )
+            .where(hours.raw(log_at), log_model.is_not(None))
+            .subquery()
+        )
+        hourly = EvaluationModelHourly
+        scores: CompoundSelect[Any] = union_all(
+            select(
+                edge_scores.c.model, func.count(edge_scores.c.score), func.sum(edge_scores.c.score)
+            )
+            .where(edge_scores.c.model.is_not(None))
+            .group_by(edge_scores.c.model),
+            select(
+                edge_requests.c.model,
+                func.sum(edge_requests.c.count),
+                func.sum(edge_requests.c.total),
+            ).group_by(edge_requests.c.model),
+            select(hourly.model_requested, func.sum(hourly.evaluations), func.sum(hourly.score_sum))
+            .where(hours.days(hourly.log_hour), hours.days(hourly.eval_hour))
+            .group_by(hourly.model_requested),
         )
         # Two sessions, two queries at once: the answer waits for the slower, not their sum.
         async with self._sessions() as session, self._sessions() as other:
-            logged, scored = await asyncio.gather(session.execute(logs), other.execute(scores))
-            figures = {
-                model: ModelFigures(
-                    model=model,
-                    requests=requests,
-                    success_rate=ok / requests,
-                    mean_latency_ms=latency,
-                    cost_per_request_usd=float(cost) if cost is not None else None,
-                    total_cost_usd=float(total),
-                )
-                for model, requests, ok, latency, cost, total in logged
-            }
-            for model, count, mean in scored:
-                if model in figures:
-                    figures[model].evaluations = count
-                    figures[model].mean_score = mean
+            logged, evaluated = await asyncio.gather(session.execute(logs), other.execute(scores))
+        sums: dict[str, list[Any]] = {}
+        for model, requests, ok, latency, cost, costed in logged:
+            total = sums.setdefault(model, [0, 0, 0.0, Decimal(0), 0])
+            for i, value in enumerate((requests, ok, latency, cost, costed)):
+                total[i] += value if i != 3 else Decimal(value or 0)
+        figures = {
+            model: ModelFigures(
+                model=model,
+                requests=int(requests),
+                success_rate=int(ok) / int(requests),
+                mean_latency_ms=float(latency) / int(requests),
+                cost_per_request_usd=float(cost / int(costed)) if costed else None,
+                total_cost_usd=float(cost),
+            )
+            for model, (requests, ok, latency, cost, costed) in sums.items()
+        }
+        score_sums: dict[str, list[float]] = {}
+        for model, count, score_sum in evaluated:
+            total_scores = score_sums.setdefault(model, [0, 0.0])
+            total_scores[0] += int(count or 0)
+            total_scores[1] += float(score_sum or 0.0)
+        for model, (count, score_sum) in score_sums.items():
+            if model in figures and count:
+                figures[model].evaluations = int(count)
+                figures[model].mean_score = score_sum / count
         for item in figures.values():
             if item.mean_score is not None and item.cost_per_request_usd:
                 item.score_per_usd = item.mean_score / item.cost_per_request_usd

@@ -50,7 +50,7 @@ class AnalyticsPlugin(InitPluginProtocol):
         evaluations = self._evaluations.services.require(NAME) if self._evaluations else None
         services = AnalyticsServices(
             prompts=PromptAnalytics(core.engine, core.sessions),
-            models=ModelAnalytics(core.sessions),
+            models=ModelAnalytics(core.engine, core.sessions),
             alerts=AlertFeed(
                 self._testing.services.require(NAME).alerts,
                 budgets.alerts if budgets is not None else None,

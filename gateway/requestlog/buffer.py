@@ -71,6 +71,10 @@ _LOOKUP_CHUNK = 500  # below SQLite's bound-parameter limit
 class RequestLogWriter:
     """Inserts batches of rows; idempotent per row id on both dialects.
 
+    On Postgres the log is partitioned by `created_at` (migration 0007): its primary key is
+    (id, created_at), and a trigger enters each new row's ids in `request_log_ids`, where both
+    are unique, so a reused request id fails the statement as SQLite's unique index does.
+
     On Postgres a batch goes through COPY into a per-connection staging table and then one
     `INSERT ... SELECT ... ON CONFLICT DO NOTHING`: a third of the CPU of a multi-row INSERT
     with bound JSON parameters, which matters because the writer shares the event loop with
@@ -103,8 +107,9 @@ class RequestLogWriter:
             raw = await connection.get_raw_connection()
             driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
             async with driver.transaction(), driver.cursor() as cursor:
+                # request_log_ids, not the partitioned log: one index, not one per partition.
                 await cursor.execute(
-                    "SELECT request_id, id FROM request_logs WHERE request_id = ANY(%s)",
+                    "SELECT request_id, log_id FROM request_log_ids WHERE request_id = ANY(%s)",
                     [list({row["request_id"] for row in rows})],
                 )
                 taken: dict[str, str] = dict(await cursor.fetchall())
@@ -121,7 +126,7 @@ class RequestLogWriter:
                 await cursor.execute(
                     sql.SQL(
                         "INSERT INTO request_logs ({0}) SELECT {0} FROM {1} "
-                        "ON CONFLICT (id) DO NOTHING"
+                        "ON CONFLICT (id, created_at) DO NOTHING"
                     ).format(names, stage)
                 )
         return _renamed(rows)

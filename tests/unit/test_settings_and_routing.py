@@ -37,6 +37,15 @@ def test_plain_database_urls_get_async_drivers() -> None:
     )
 
 
+def test_log_retention_is_off_unless_a_number_of_days_is_given() -> None:
+    assert load_settings({}).log.retention_days == 0
+    assert load_settings({"SLUICE_LOG_RETENTION_DAYS": ""}).log.retention_days == 0
+    assert load_settings({"SLUICE_LOG_RETENTION_DAYS": "30"}).log.retention_days == 30
+    with pytest.raises(SettingsError) as info:
+        load_settings({"SLUICE_LOG_RETENTION_DAYS": "-1"})
+    assert "SLUICE_LOG_RETENTION_DAYS" in str(info.value)
+
+
 def test_every_bad_value_is_reported_at_once() -> None:
     with pytest.raises(SettingsError) as info:
         load_settings(

@@ -13,6 +13,12 @@ from gateway.db.models.prompt_label import PromptLabel
 from gateway.db.models.prompt_version import PromptVersion
 from gateway.db.models.request_log import RequestLog
 from gateway.db.models.request_log_dead_letter import RequestLogDeadLetter
+from gateway.db.models.request_log_rollup import (
+    EvaluationModelHourly,
+    EvaluationPromptDaily,
+    RequestLogDaily,
+    RequestLogId,
+)
 from gateway.db.models.schedule import Schedule
 from gateway.db.models.test_case import TestCase
 from gateway.db.models.test_result import TestResult
@@ -25,13 +31,17 @@ __all__ = [
     "Budget",
     "BudgetAlert",
     "Evaluation",
+    "EvaluationModelHourly",
+    "EvaluationPromptDaily",
     "EvaluatorConfig",
     "PricingOverride",
     "Prompt",
     "PromptLabel",
     "PromptVersion",
     "RequestLog",
+    "RequestLogDaily",
     "RequestLogDeadLetter",
+    "RequestLogId",
     "Schedule",
     "TestCase",
     "TestResult",
