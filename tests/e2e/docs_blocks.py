@@ -22,7 +22,7 @@ SHELL_LANGUAGES = frozenset({"bash", "sh", "shell"})
 PYTHON_LANGUAGES = frozenset({"python", "py"})
 _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _MARKER = re.compile(r"^\s*<!--\s*docs-test:(?P<body>.*?)-->\s*$")
-_SKIP = re.compile(r"^\s*skip\s*\((?P<reason>[^)]*\S[^)]*)\)\s*$")
+_SKIP = re.compile(r"^\s*skip\s*\((?P<reason>.*\S.*)\)\s*$")
 
 
 class DocsError(ValueError):
