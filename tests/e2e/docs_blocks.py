@@ -6,7 +6,8 @@ needs Docker) carries an HTML comment on the line before its fence, with the rea
     <!-- docs-test: skip (starts a long-running server) -->
 
 Anything else about a marker is a mistake the parser reports: an unknown directive, a skip
-without a reason, or a marker that is not right before a runnable fence (a stale one).
+without a reason, or a marker that is not right before a runnable fence (a stale one). So is a
+fence without a language, which would otherwise be neither run nor counted.
 """
 
 from __future__ import annotations
@@ -90,6 +91,11 @@ def parse_blocks(path: Path, text: str | None = None) -> list[Block]:
         end = i + 1
         while end < len(lines) and not closing.match(lines[end]):
             end += 1
+        if not fence["info"].strip():
+            # An unnamed fence would be neither run nor counted: a way round the harness.
+            raise DocsError(
+                f"{path}:{i + 1}: a fence without a language; name it (bash, python, text, ...)"
+            )
         language = _language(fence["info"])
         if pending is not None and language is None:
             raise DocsError(f"{path}:{pending[0]}: docs-test marker on a block that never runs")

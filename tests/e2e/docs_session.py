@@ -12,9 +12,12 @@ tracebacks give the line in the markdown file.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import queue
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -74,6 +77,7 @@ class _Process:
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
+            start_new_session=True,  # its own process group: close() ends what a block left behind
         )
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True)
@@ -118,15 +122,19 @@ class _Process:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        # A block may have left a process in the background (`cmd &`): end the session's group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
         self._reader.join(timeout=5)
-        self.proc.stdout.close()
+        if not self._reader.is_alive():  # else a straggler holds the pipe: closing would block
+            self.proc.stdout.close()
 
 
 class DocsSession:
     """One shell and (on first use) one Python process for the blocks of one markdown file."""
 
     def __init__(
-        self, workdir: Path, env: dict[str, str], *, python: bool, timeout: float = 60.0
+        self, workdir: Path, env: dict[str, str], *, python: bool, timeout: float = 30.0
     ) -> None:
         self.workdir = workdir
         self.env = env

@@ -172,14 +172,16 @@ def _judge(
     return None
 
 
-def run_examples(path: Path, gateway: DocsGateway, workdir: Path) -> str | None:
+def run_examples(
+    path: Path, gateway: DocsGateway, workdir: Path, block_timeout: float = 30.0
+) -> str | None:
     """Run the file's blocks in order; None when all passed, else why the first one failed."""
     blocks = parse_blocks(path)
     runnable = [b for b in blocks if b.skip_reason is None]
     if not runnable:
         return f"{path.name}: no runnable example found; is the parser broken?"
     python = any(b.language == "python" for b in runnable)
-    session = DocsSession(workdir, _environment(gateway), python=python)
+    session = DocsSession(workdir, _environment(gateway), python=python, timeout=block_timeout)
     ran = 0
     try:
         for index, block in enumerate(runnable, start=1):
@@ -311,3 +313,35 @@ def test_a_python_traceback_points_into_the_markdown(
     failure = run_examples(path, scratch_gateway, tmp_path / "work")
     assert failure is not None and f'File "{path}", line 5' in failure
     assert "ValueError: broken example" in failure
+
+
+def test_a_block_that_never_ends_fails_and_leaves_nothing_running(
+    scratch_gateway: DocsGateway, tmp_path: Path
+) -> None:
+    path = _markdown(
+        tmp_path,
+        """\
+        ~~~bash
+        sleep 300 &
+        echo $! > server.pid
+        ~~~
+        ~~~bash
+        sleep 300  # as a server in the foreground would
+        ~~~
+        """,
+    )
+    failure = run_examples(path, scratch_gateway, tmp_path / "work", block_timeout=2.0)
+    assert failure is not None and "shell block 2 of 2 did not finish" in failure
+    assert "docs-test: skip (why)" in failure
+    left = Path(f"/proc/{(tmp_path / 'work' / 'server.pid').read_text().strip()}")
+    deadline = time.monotonic() + 10
+    while left.exists() and "zombie" not in _state(left) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left.exists() or "zombie" in _state(left), "a background process was left running"
+
+
+def _state(proc: Path) -> str:
+    try:
+        return (proc / "status").read_text().split("State:")[1].splitlines()[0]
+    except (OSError, IndexError):
+        return "zombie"  # gone between the two looks

@@ -115,6 +115,7 @@ def test_a_skip_marker_applies_to_the_next_fence_only() -> None:
         ("<!-- docs-test: skip (why) -->\nSome text.\n```bash\nx\n```\n", "not right before"),
         ("<!-- docs-test: skip (why) -->\n```toml\nx = 1\n```\n", "a block that never runs"),
         ("text\n<!-- docs-test: skip (why) -->\n", "guide.md:2: docs-test marker not followed"),
+        ("text\n\n```\nsluice serve\n```\n", "guide.md:3: a fence without a language"),
     ],
 )
 def test_a_marker_the_harness_cannot_honour_is_an_error(text: str, problem: str) -> None:
