@@ -74,7 +74,14 @@ class GatewayProcess:
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
             [SLUICE, "serve"],
-            env={**os.environ, **env, "SLUICE_PORT": str(self.port), "SLUICE_HOST": "127.0.0.1"},
+            # One process per replica: with Redis, `sluice serve` defaults to one per CPU.
+            env={
+                **os.environ,
+                "SLUICE_WORKERS": "1",
+                **env,
+                "SLUICE_PORT": str(self.port),
+                "SLUICE_HOST": "127.0.0.1",
+            },
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
