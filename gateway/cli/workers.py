@@ -295,11 +295,11 @@ def _worker_main(index: int, host: str, port: int, ready: Connection, parent_pid
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:  # the lifespan is up and the socket listens
+                log.info("worker %d serving (pid %d)", index, os.getpid())
                 ready.send_bytes(b"1")
 
     sock = reuse_port_socket(host, port)
     server = Server(uvicorn.Config(create_app(load_settings()), **UVICORN_OPTIONS))
-    log.debug("worker %d (pid %d) starting", index, os.getpid())
     server.run(sockets=[sock])
     if not server.started:
         sys.exit(3)  # uvicorn's own code for a lifespan that failed to start

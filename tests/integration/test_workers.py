@@ -305,6 +305,11 @@ def test_sigterm_stops_every_worker_with_its_request_log_written(
     log = workers.log()
     assert "SIGTERM: stopping 2 workers" in log and "all workers stopped" in log
     assert "Traceback" not in log and "killing it" not in log
+    # The workers log through the same one-line formatter as the supervisor.
+    record = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) [\w.]+: ")
+    assert all(record.match(line) for line in log.splitlines()), log
+    for pid in [dead, *survivors]:
+        assert re.search(rf"^{record.pattern}worker \d serving \(pid {pid}\)$", log, re.M), log
     for pid in survivors:
         assert not Path(f"/proc/{pid}").exists(), f"worker {pid} outlived the supervisor"
     assert sorted(_logged_request_ids(database_url)) == sorted(request_ids)
