@@ -19,8 +19,8 @@ dies (PR_SET_PDEATHSIG), so none outlives it.
 prometheus_client writes every worker's numbers there and a scrape, whichever worker answers it,
 reads them all (gateway/metrics.py).
 
-Only the standard library and prometheus_client are imported at the top: the supervisor stays
-light, and each worker imports the app itself.
+Only the standard library is imported at the top: the supervisor stays light, and each worker
+imports the app itself.
 """
 
 from __future__ import annotations
@@ -38,10 +38,9 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
+from pathlib import Path
 from types import FrameType
 from typing import Any
-
-from prometheus_client import multiprocess
 
 from gateway.logformat import configure_logging
 
@@ -231,7 +230,10 @@ class Supervisor:
         del self._workers[worker.index]
         pid = worker.process.pid
         if pid is not None:
-            multiprocess.mark_process_dead(pid, os.environ[MULTIPROC_DIR])  # type: ignore[no-untyped-call]
+            # A dead worker's gauges (its log buffer depth...) describe nothing any more; its
+            # counters and histograms stay, so the sums never go backwards.
+            for gauge in Path(os.environ[MULTIPROC_DIR]).glob(f"gauge_*_{pid}.db"):
+                gauge.unlink(missing_ok=True)
         lived = time.monotonic() - worker.started_at
         young = lived < YOUNG or not worker.is_ready
         pause = min(self._pause.get(worker.index, 0.5) * 2, MAX_PAUSE) if young else 0.0

@@ -288,6 +288,9 @@ def test_sigterm_stops_every_worker_with_its_request_log_written(
 
     answered, request_ids = _who_answered(workers, secret, 24)
     assert sorted(answered) == sorted(survivors), answered
+    page = httpx.get(f"{workers.base_url}/metrics", timeout=30).text
+    gauges = set(re.findall(r'^sluice_log_buffer_rows\{pid="(\d+)"\}', page, re.M))
+    assert gauges == {str(pid) for pid in survivors}, page  # the dead worker's are gone
     statuses = asyncio.run(
         _burst(
             workers.base_url,
