@@ -184,8 +184,24 @@ def _exact_request(marker: str) -> tuple[list[dict[str, str]], int, Decimal]:
     )
 
 
-async def _burst(base_url: str, key: str, count: int, **request: object) -> list[tuple[int, str]]:
-    """`count` concurrent calls with the SDK: each one's status and X-Sluice-Request-Id."""
+def _connections_per_worker(port: int, pids: list[int]) -> Counter[int]:
+    """Established connections on the gateway's port, by the worker holding its end."""
+    owners = _socket_owners(pids)
+    held: Counter[int] = Counter()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, state, inode = int(fields[1].split(":")[1], 16), fields[3], int(fields[9])
+        if state == "01" and local_port == port and inode in owners:  # 01: ESTABLISHED
+            held[owners[inode]] += 1
+    return held
+
+
+async def _burst(
+    workers: Workers, key: str, count: int, **request: object
+) -> tuple[list[tuple[int, str]], Counter[int]]:
+    """`count` concurrent calls with the SDK: each one's status and X-Sluice-Request-Id, and
+    how many of the SDK's connections each worker held once they were answered."""
+    base_url = workers.base_url
     async with openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0) as sdk:
 
         async def one() -> tuple[int, str]:
@@ -195,7 +211,8 @@ async def _burst(base_url: str, key: str, count: int, **request: object) -> list
                 return exc.status_code, exc.response.headers.get("x-sluice-request-id", "")
             return 200, raw.headers["x-sluice-request-id"]
 
-        return list(await asyncio.gather(*(one() for _ in range(count))))
+        answers = list(await asyncio.gather(*(one() for _ in range(count))))
+        return answers, _connections_per_worker(workers.port, workers.pids)
 
 
 def test_two_workers_answer_share_one_budget_and_one_metrics_page(
@@ -225,9 +242,9 @@ def test_two_workers_answer_share_one_budget_and_one_metrics_page(
     answered, _ = _who_answered(workers, unbudgeted, 24)
     assert sorted(answered) == sorted(workers.pids), answered
 
-    statuses = asyncio.run(
+    statuses, held = asyncio.run(
         _burst(
-            workers.base_url,
+            workers,
             secret,
             6 * ROOM,
             model="gpt-4o-mini",
@@ -235,6 +252,7 @@ def test_two_workers_answer_share_one_budget_and_one_metrics_page(
             max_tokens=max_tokens,
         )
     )
+    assert sorted(held) == sorted(workers.pids), held  # the budgeted calls hit both workers
     counted = Counter(status for status, _ in statuses)
     assert sorted(counted.items()) == [(200, ROOM), (402, 5 * ROOM)], workers.log()
     assert len([r for r in fake_upstream.requests if marker in str(r.body)]) == ROOM
@@ -291,9 +309,9 @@ def test_sigterm_stops_every_worker_with_its_request_log_written(
     page = httpx.get(f"{workers.base_url}/metrics", timeout=30).text
     gauges = set(re.findall(r'^sluice_log_buffer_rows\{pid="(\d+)"\}', page, re.M))
     assert gauges == {str(pid) for pid in survivors}, page  # the dead worker's are gone
-    statuses = asyncio.run(
+    statuses, _ = asyncio.run(
         _burst(
-            workers.base_url,
+            workers,
             secret,
             40,
             model="gpt-4o-mini",
