@@ -86,7 +86,7 @@ class GatewayProcess:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_ready(self, timeout: float = 30.0) -> GatewayProcess:
+    def wait_ready(self, timeout: float = 90.0) -> GatewayProcess:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
