@@ -200,6 +200,14 @@ CASES: list[Case] = [
         verify=verify_evaluations,
         default=False,
     ),
+    Case(
+        "chat-2-workers",
+        "The `chat` case with `sluice serve --workers 2`: two gateway processes on one port "
+        "(SO_REUSEPORT), sharing Postgres and Redis; compare its req/s and CPU/req with `chat` "
+        "in the same run.",
+        gateway_env={"SLUICE_WORKERS": "2"},
+        default=False,
+    ),
 ]
 
 

@@ -48,7 +48,9 @@ from report import render_markdown
 from stack import (
     BENCH,
     REPO,
+    UPSTREAM_HOST,
     UPSTREAM_JSON,
+    UPSTREAM_PORT,
     UPSTREAM_SSE,
     VENV_BIN,
     BenchError,
@@ -105,7 +107,7 @@ class Bench:
         self.results = results
 
         busy0, own0, wall0 = machine_busy_seconds(), own_cpu_seconds(), time.monotonic()
-        log("starting nginx on 127.0.0.1:18081")
+        log(f"starting nginx on {UPSTREAM_HOST}:{UPSTREAM_PORT}")
         nginx = self.stack.start_upstream()
         direct = self.measure_direct({c.stream for c in cases})
         direct_ttfb = None

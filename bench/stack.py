@@ -26,10 +26,11 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 VENV_BIN = REPO / ".venv" / "bin"
 
-UPSTREAM_HOST, UPSTREAM_PORT = "127.0.0.1", 18081
+# Other people's benchmarks may hold the default ports on a shared machine: both can be moved.
+UPSTREAM_HOST, UPSTREAM_PORT = "127.0.0.1", int(os.environ.get("BENCH_UPSTREAM_PORT", "18081"))
 UPSTREAM_JSON = f"http://{UPSTREAM_HOST}:{UPSTREAM_PORT}/v1"
 UPSTREAM_SSE = f"http://{UPSTREAM_HOST}:{UPSTREAM_PORT}/sse/v1"
-GATEWAY_HOST, GATEWAY_PORT = "127.0.0.1", 18080
+GATEWAY_HOST, GATEWAY_PORT = "127.0.0.1", int(os.environ.get("BENCH_GATEWAY_PORT", "18080"))
 ADMIN_TOKEN = "bench-admin"
 
 CHAT_BODY: dict[str, Any] = {
@@ -135,6 +136,8 @@ class Stack:
             raise BenchError(f"{UPSTREAM_HOST}:{UPSTREAM_PORT} is already in use")
         prefix = self.tmp / "nginx"
         shutil.copytree(BENCH / "nginx", prefix)
+        conf = prefix / "nginx.conf"
+        conf.write_text(conf.read_text().replace("127.0.0.1:18081", f"127.0.0.1:{UPSTREAM_PORT}"))
         (prefix / "logs").mkdir(exist_ok=True)
         (prefix / "tmp").mkdir(exist_ok=True)
         # nginx's worker runs as `nobody` when started as root: it must read the bodies.
@@ -178,6 +181,9 @@ class Stack:
             SLUICE_UPSTREAM_BASE_URL=UPSTREAM_JSON,
             SLUICE_UPSTREAM_API_KEY="sk-upstream-bench",
             SLUICE_DATABASE_URL=self.database_url,
+            # One process unless a case asks for more: the default with Redis is one per CPU,
+            # and the cases must stay comparable with the results of earlier runs.
+            SLUICE_WORKERS="1",
         )
         if self.redis_url:
             env["SLUICE_REDIS_URL"] = self.redis_url

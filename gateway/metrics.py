@@ -1,6 +1,13 @@
-"""Prometheus metrics of one gateway app, in a registry of its own (tests build many apps)."""
+"""Prometheus metrics of one gateway app, in a registry of its own (tests build many apps).
+
+Under `sluice serve --workers N` the supervisor sets PROMETHEUS_MULTIPROC_DIR for every worker:
+prometheus_client then keeps each worker's values in files there, and a scrape, whichever worker
+takes it, renders all of them (counters and histograms summed, gauges one series per `pid`).
+"""
 
 from __future__ import annotations
+
+import os
 
 from prometheus_client import (
     CollectorRegistry,
@@ -9,6 +16,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 
 __all__ = ["GatewayMetrics"]
 
@@ -104,4 +112,8 @@ class GatewayMetrics:
         return model
 
     def render(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            every_worker = CollectorRegistry()
+            MultiProcessCollector(every_worker)  # type: ignore[no-untyped-call]
+            return generate_latest(every_worker)
         return generate_latest(self.registry)

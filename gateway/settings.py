@@ -162,6 +162,9 @@ class ServerSettings:
     """Largest request body accepted; larger bodies get 413 `request_too_large`."""
     config_file: Path | None = field(default=None, metadata=_env("SLUICE_CONFIG", _existing_file))
     """Optional TOML file with upstreams, model routing, pricing and limits."""
+    workers: int | None = field(default=None, metadata=_env("SLUICE_WORKERS", _positive_int))
+    """Gateway processes `sluice serve` runs on the port; unset: the CPU count with Redis, else 1
+    (without Redis, budgets, caches and the evaluation queue live in one process)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,12 +74,19 @@ class GatewayProcess:
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
             [SLUICE, "serve"],
-            env={**os.environ, **env, "SLUICE_PORT": str(self.port), "SLUICE_HOST": "127.0.0.1"},
+            # One process per replica: with Redis, `sluice serve` defaults to one per CPU.
+            env={
+                **os.environ,
+                "SLUICE_WORKERS": "1",
+                **env,
+                "SLUICE_PORT": str(self.port),
+                "SLUICE_HOST": "127.0.0.1",
+            },
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
 
-    def wait_ready(self, timeout: float = 30.0) -> GatewayProcess:
+    def wait_ready(self, timeout: float = 90.0) -> GatewayProcess:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
