@@ -32,6 +32,7 @@ from gateway.proxy.service import ProxyService
 from gateway.requestlog.buffer import RequestLogBuffer, RequestLogWriter
 from gateway.requestlog.deadletter import DeadLetters, default_dead_letter_file
 from gateway.runtime import Runtime
+from gateway.serving import settle_heap
 from gateway.settings import Settings
 from gateway.tokens.encodings import get_encoding
 from gateway.upstream.lean import LeanProvider
@@ -108,6 +109,7 @@ async def build_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     await asyncio.gather(*(asyncio.to_thread(get_encoding, name) for name in ENCODINGS))
     await changes.start()
     log_buffer.start()
+    settle_heap()
     try:
         yield runtime
     finally:
