@@ -10,9 +10,6 @@ No row blocks the others: rows are made storable first (`storable.py`), and a ba
 database refuses for its content (a data or integrity error, not an outage) is split in halves
 until the refused rows are alone; those become dead letters (`deadletter.py`), the rest is
 written. `close()` flushes what is left and dead-letters what it could not write.
-
-A batch is made storable and encoded in steps that hand the event loop back (`pacing.py`):
-the writer shares the loop with the request path.
 """
 
 from __future__ import annotations
@@ -36,7 +33,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.db.models import RequestLog
 from gateway.requestlog.deadletter import DeadLetters, error_text
 from gateway.requestlog.entry import LogEntry
-from gateway.requestlog.pacing import STEP_SECONDS, Pacer, storable_rows
 
 __all__ = ["RequestLogBuffer", "RequestLogWriter", "is_row_fault", "unique_request_ids"]
 
@@ -70,9 +66,6 @@ def _renamed(rows: list[dict[str, Any]]) -> dict[str, str]:
 
 _REQUEST_ID_LENGTH = 128
 _LOOKUP_CHUNK = 500  # below SQLite's bound-parameter limit
-# SQLAlchemy binds (and JSON-encodes) a statement's rows on the event loop; the insert itself
-# runs in aiosqlite's thread, so each chunk's await hands the loop back.
-_SQLITE_CHUNK = 50
 
 
 class RequestLogWriter:
@@ -84,29 +77,23 @@ class RequestLogWriter:
     the request path.
     """
 
-    def __init__(self, engine: AsyncEngine, *, step_seconds: float = STEP_SECONDS) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._step = step_seconds
         self._postgres = engine.dialect.name == "postgresql"
         self._statement = sqlite.insert(RequestLog).on_conflict_do_nothing(index_elements=["id"])
         self._json_columns = frozenset(
             column.key for column in RequestLog.__table__.columns if isinstance(column.type, JSON)
         )
 
-    async def write(self, rows: list[dict[str, Any]], pace: Pacer | None = None) -> dict[str, str]:
-        """Store `rows`; returns the request id given instead to each row whose id was reused.
-
-        All or nothing: one transaction, however many steps its encoding takes."""
+    async def write(self, rows: list[dict[str, Any]]) -> dict[str, str]:
+        """Store `rows`; returns the request id given instead to each row whose id was reused."""
         if not rows:
             return {}
-        pace = pace or Pacer(self._step)
         if not self._postgres:
             async with self._engine.begin() as connection:
                 stored = await self._taken(connection, rows)
                 rows = unique_request_ids(rows, stored)
-                for start in range(0, len(rows), _SQLITE_CHUNK):
-                    await connection.execute(self._statement, rows[start : start + _SQLITE_CHUNK])
-                    await pace()
+                await connection.execute(self._statement, rows)
             return _renamed(rows)
         columns = list(rows[0])
         names = sql.SQL(", ").join(map(sql.Identifier, columns))
@@ -131,7 +118,6 @@ class RequestLogWriter:
                             if values[i] is not None:
                                 values[i] = _encode_json(values[i]).decode()
                         await copy.write_row(values)
-                        await pace()
                 await cursor.execute(
                     sql.SQL(
                         "INSERT INTO request_logs ({0}) SELECT {0} FROM {1} "
@@ -195,10 +181,8 @@ class RequestLogBuffer:
         dead_letters: DeadLetters,
         on_dropped: Callable[[int], None] = lambda n: None,
         on_flushed: Callable[[int], None] = lambda n: None,
-        step_seconds: float = STEP_SECONDS,
     ) -> None:
         self._writer = writer
-        self._step = step_seconds
         self._dead_letters = dead_letters
         self._rows: deque[LogEntry] = deque()
         self._max_rows = max_rows
@@ -283,10 +267,8 @@ class RequestLogBuffer:
         while self._rows:
             batch = [self._rows[i] for i in range(min(self._batch_size, len(self._rows)))]
             renamed: dict[str, str] = {}
-            pace = Pacer(self._step)
             try:
-                rows = await storable_rows(batch, pace)
-                refused = await self._write_splitting(rows, renamed, pace)
+                refused = await self._write_splitting([entry.as_row() for entry in batch], renamed)
             except Exception as exc:
                 self._last_error = error_text(exc)
                 if not self._database_down:
@@ -327,14 +309,14 @@ class RequestLogBuffer:
         return True
 
     async def _write_splitting(
-        self, rows: list[dict[str, Any]], renamed: dict[str, str], pace: Pacer
+        self, rows: list[dict[str, Any]], renamed: dict[str, str]
     ) -> list[tuple[dict[str, Any], str]]:
         """Write `rows`, bisecting around the ones refused for their content; those are returned.
 
         A batch with k bad rows costs about 2k·log2(n) writes, and only when it fails.
         """
         try:
-            renamed.update(await self._writer.write(rows, pace))
+            renamed.update(await self._writer.write(rows))
             return []
         except Exception as exc:
             if not is_row_fault(exc):
@@ -342,9 +324,9 @@ class RequestLogBuffer:
             if len(rows) == 1:
                 return [(rows[0], error_text(exc))]
         middle = len(rows) // 2
-        return await self._write_splitting(
-            rows[:middle], renamed, pace
-        ) + await self._write_splitting(rows[middle:], renamed, pace)
+        return await self._write_splitting(rows[:middle], renamed) + await self._write_splitting(
+            rows[middle:], renamed
+        )
 
     async def close(self, timeout: float = 10.0) -> None:
         """Flush for up to `timeout` seconds; rows still unwritten go to the dead-letter file."""
