@@ -15,18 +15,27 @@ from litestar import Litestar
 __all__ = ["ServerThread", "free_port", "settle_heap"]
 
 
+# Young-generation threshold while serving (CPython's default is 700). A request makes a few
+# hundred tracked objects that die young; at 700 the collector ran ~55 times a second under load
+# and promoted in-flight requests' objects towards the full collections. At 10,000 the GC spent
+# a third of the time, with no full collection in an 8 s run (bench/results/tail.md).
+YOUNG_THRESHOLD = 10_000
+
+
 def settle_heap() -> None:
     """Keep what start-up built out of every later garbage collection; call once started.
 
     A full (generation 2) collection walks every tracked object, and after start-up that is
-    some 200k objects (modules, classes, functions, Litestar's and SQLAlchemy's state) living
-    as long as the process: under load each walk stopped the event loop for 120-280 ms, every
+    some 227k objects (modules, classes, functions, Litestar's and SQLAlchemy's state) living
+    as long as the process: under load each walk stopped the event loop for 120-560 ms, every
     few seconds, and made the p99 (bench/results/tail.md). Collect once, then freeze the
     survivors into the permanent generation: later collections only walk objects made while
-    serving.
+    serving, some 10-30k.
     """
     gc.collect()
     gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
 
 
 def free_port() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from gateway.serving import settle_heap
+from gateway.serving import YOUNG_THRESHOLD, settle_heap
 from tests.conftest import RunningGateway
 
 
@@ -17,6 +17,7 @@ def test_settle_heap_keeps_what_exists_out_of_later_collections() -> None:
     settle_heap()
     assert gc.get_freeze_count() > 0
     assert not any(obj is kept for obj in gc.get_objects())
+    assert gc.get_threshold()[0] == YOUNG_THRESHOLD
 
 
 def test_a_started_gateway_has_settled_its_heap(gateway: RunningGateway) -> None:
