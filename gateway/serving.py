@@ -15,10 +15,11 @@ from litestar import Litestar
 __all__ = ["ServerThread", "free_port", "settle_heap"]
 
 
-# Young-generation threshold while serving (CPython's default is 700). A request makes a few
-# hundred tracked objects that die young; at 700 the collector ran ~55 times a second under load
-# and promoted in-flight requests' objects towards the full collections. At 10,000 the GC spent
-# a third of the time, with no full collection in an 8 s run (bench/results/tail.md).
+# Young-generation threshold while serving (CPython's default is 700). Nearly everything a
+# request makes dies by reference counting, yet at 700 the collector ran ~55 times a second
+# under load and promoted in-flight requests' objects towards the full collections. At 10,000
+# GC time fell from ~390 ms to 0-136 ms per 8 s run at c=32, with no full collection in a run
+# (bench/results/tail.md).
 YOUNG_THRESHOLD = 10_000
 
 
@@ -27,10 +28,10 @@ def settle_heap() -> None:
 
     A full (generation 2) collection walks every tracked object, and after start-up that is
     some 227k objects (modules, classes, functions, Litestar's and SQLAlchemy's state) living
-    as long as the process: under load each walk stopped the event loop for 120-560 ms, every
+    as long as the process: under load each walk stopped the event loop for 120-710 ms, every
     few seconds, and made the p99 (bench/results/tail.md). Collect once, then freeze the
     survivors into the permanent generation: later collections only walk objects made while
-    serving, some 10-30k.
+    serving, some 10-15k.
     """
     gc.collect()
     gc.freeze()
