@@ -296,6 +296,12 @@ def _render_case(w: Any, case: dict[str, Any]) -> None:
             )
         )
     w("")
+    for r in case["runs"]:
+        if r.get("stalls"):
+            w(f"Event-loop stalls at c={r['concurrency']} (`--stall-probe`, bench/loopstall.py):")
+            w("")
+            w(r["stalls"])
+            w("")
     t = case.get("ttfb")
     if t:
         w(f"Time to first body byte: {t['direct']['n']} sequential streamed requests per target,")

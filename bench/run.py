@@ -34,6 +34,7 @@ from typing import Any
 
 from cases import AdminError, Case, select_cases
 from loadgen import Wrk, WrkResult, measure_ttfb, ttfb_summary
+from loopstall import summarise as summarise_stalls
 from procs import (
     Processes,
     cpu_seconds,
@@ -200,7 +201,13 @@ class Bench:
         # migrate again, as the code may have moved on since the run began.
         self.stack.reset_stores()
         self.stack.migrate(env)
-        gw = self.stack.start_gateway(case.name, env)
+        probe = self.tmp / f"stalls-{case.name}.json"
+        argv = None
+        if args.stall_probe:
+            argv = [str(VENV_BIN / "python"), str(BENCH / "loopstall.py"), str(probe)]
+            argv += [args.sluice, "serve"]
+        gw = self.stack.start_gateway(case.name, env, argv=argv)
+        windows: list[tuple[dict[str, Any], float, float]] = []
         try:
             admin = self.stack.admin_with_key(gw)
             headers = dict(case.headers)
@@ -226,7 +233,9 @@ class Bench:
             for run in entry["runs"]:
                 conc = run["concurrency"]
                 log(f"case {case.name}: gateway c={conc} for {args.duration:g}s{self.times}")
+                began = time.time()
                 attempts = [self.gateway_run(gw, load, conc) for _ in range(args.repeat)]
+                windows.append((run, began, time.time()))
                 res, cpu_us = max(attempts, key=lambda a: a[0].rps)
                 run["gateway"] = asdict(res)
                 run["gateway_cpu_us_per_request"] = cpu_us
@@ -251,7 +260,12 @@ class Bench:
                     prof = self.profile(gw, case, env, admin.key, headers)
                     self.results["profile"] = prof
         finally:
-            self.stack.procs.stop(gw.proc, grace=15)
+            # SIGINT, as for cProfile below: the probe writes its report at exit, which a
+            # SIGTERM uvicorn re-raises would skip.
+            stop_signal = signal.SIGINT if args.stall_probe else signal.SIGTERM
+            self.stack.procs.stop(gw.proc, sig=stop_signal, grace=15)
+            for run, began, ended in windows if args.stall_probe else ():
+                run["stalls"] = summarise_stalls(probe, began, ended, str(REPO))
 
     def gateway_run(
         self, gw: Gateway, load: Callable[..., WrkResult], conc: int
@@ -396,6 +410,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--rss-requests", type=int, default=100_000, help="requests in the RSS run; 0 skips it")
     a("--rss-max-seconds", type=float, default=300.0, help="time bound of the RSS run")
     a("--profile", action="store_true", help="profile the gateway under c=32 non-stream load")
+    a("--stall-probe", action="store_true", help="run the gateway under bench/loopstall.py")
     a("--direct-only", action="store_true", help="measure only the upstream, no gateway")
     a("--gateway-wait", type=float, default=60.0, help="seconds to wait for /healthz")
     a("--gateway-env", action="append", default=[], metavar="KEY=VALUE", help="for every case")
