@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 
+from gateway.core import CorePlugin
 from gateway.serving import YOUNG_THRESHOLD, settle_heap
 from tests.conftest import RunningGateway
 
@@ -21,6 +22,6 @@ def test_settle_heap_keeps_what_exists_out_of_later_collections() -> None:
 
 
 def test_a_started_gateway_has_settled_its_heap(gateway: RunningGateway) -> None:
-    # Made by start-up, so frozen: no full collection walks the runtime and all it holds.
-    runtime = gateway.app_state.runtime
-    assert not any(obj is runtime for obj in gc.get_objects())
+    # Made by start-up, so frozen: no full collection walks the core and all it holds.
+    core = gateway.plugin(CorePlugin).core.value
+    assert not any(obj is core for obj in gc.get_objects())
