@@ -20,6 +20,7 @@ from gateway.db.models import RequestLog
 from gateway.errors import SluiceError
 from gateway.evaluations.plans import VersionInfo
 from gateway.requestlog.entry import LogEntry
+from gateway.requestlog.outputs import output_text_of
 
 __all__ = ["ResponseFacts", "build_input", "output_text_of"]
 
@@ -96,15 +97,6 @@ class ResponseFacts:
             prompt_tokens=row.prompt_tokens,
             completion_tokens=row.completion_tokens,
         )
-
-
-def output_text_of(response_body: Any) -> str | None:
-    """The assistant's text in a logged chat completion, or None."""
-    try:
-        content = response_body["choices"][0]["message"].get("content")
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return None
-    return content if isinstance(content, str) else ("" if content is None else None)
 
 
 def _rendered_request(facts: ResponseFacts, version: VersionInfo | None) -> dict[str, Any]:

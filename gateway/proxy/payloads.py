@@ -40,6 +40,11 @@ class EmbeddingFields(msgspec.Struct):
     input: str | list[Any]
 
 
+class ModerationFields(msgspec.Struct):
+    input: str | list[Any]
+    model: str | None = None
+
+
 class CompletionFields(msgspec.Struct):
     model: str | None = None
     usage: UsageFields | None = None
