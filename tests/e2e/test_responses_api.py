@@ -304,3 +304,23 @@ def test_another_worker_finds_a_stored_response_from_the_log(
     gateway.wait_for_rows(1)
     other = start_gateway(database_url)  # nothing in its memory: the log row says where
     assert other.openai(key).responses.retrieve(created.id).output_text == "w1 w2 w3"
+
+
+@pytest.mark.parametrize("http_client", ["lean", "aiohttp"])
+def test_both_http_clients_serve_every_responses_call(
+    start_gateway: GatewayFactory, sqlite_url: str, http_client: str
+) -> None:
+    gateway = start_gateway(sqlite_url, SLUICE_UPSTREAM_CLIENT=http_client)
+    client = gateway.openai()
+    created = client.responses.create(model=MODEL, input="#words=2")
+    with client.responses.stream(model=MODEL, input="#words=3") as stream:
+        assert stream.get_final_response().output_text == "w1 w2 w3"
+    assert client.responses.retrieve(created.id).output_text == "w1 w2"
+    assert [item.type for item in client.responses.input_items.list(created.id).data] == ["message"]
+    assert client.responses.cancel(created.id).status == "cancelled"
+    client.responses.delete(created.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(created.id)
+    streamed = client.completions.create(model=MODEL, prompt="#words=2", stream=True)
+    assert "".join(chunk.choices[0].text for chunk in streamed) == "w1 w2"
+    assert client.moderations.create(input="#flag").results[0].flagged is True
