@@ -19,6 +19,8 @@ from evaluators import EvaluationInput
 from gateway.db.models import RequestLog
 from gateway.errors import SluiceError
 from gateway.evaluations.plans import VersionInfo
+from gateway.proxy.responses_api import RESPONSES
+from gateway.proxy.stages import ResolvedPrompt
 from gateway.requestlog.entry import LogEntry
 from gateway.requestlog.outputs import output_text_of
 
@@ -107,6 +109,18 @@ def _rendered_request(facts: ResponseFacts, version: VersionInfo | None) -> dict
         rendered = version.compiled.render(facts.variables or {})
     except SluiceError:
         rendered = []  # the call succeeded, so this cannot happen short of a code change
+    if "input" in body and "messages" not in body:  # a Responses API call, rebuilt its way
+        resolved = ResolvedPrompt(
+            slug=facts.prompt_slug or "",
+            version=facts.prompt_version or 0,
+            version_id=facts.prompt_version_id or "",
+            messages=rendered,
+            variables=facts.variables or {},
+            model=version.compiled.model,
+            params=dict(version.compiled.params),
+        )
+        RESPONSES.apply_prompt(body, resolved)
+        return body
     body["messages"] = rendered + list(body.get("messages") or [])
     if version.compiled.model:
         body["model"] = version.compiled.model
