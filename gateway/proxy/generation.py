@@ -15,6 +15,7 @@ import msgspec
 
 from gateway.errors import InvalidRequest, error_body
 from gateway.proxy.payloads import (
+    ChatFields,
     apply_prompt,
     chat_output,
     convert_body,
@@ -153,8 +154,8 @@ class ChatGeneration:
     stream_usage_option = True
 
     def check(self, body: dict[str, Any], fields: GenerationFields) -> None:
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
+        # Typed once here, so a malformed message or tool is a 400 naming it (e.g. messages[0]).
+        if not convert_body(body, ChatFields).messages:
             raise InvalidRequest(
                 "The 'messages' field must be a non-empty list of messages.", param="messages"
             )

@@ -41,7 +41,7 @@ class EmbeddingFields(msgspec.Struct):
 
 
 class ModerationFields(msgspec.Struct):
-    input: str | list[Any]
+    input: str | list[Any] | None = None
     model: str | None = None
 
 

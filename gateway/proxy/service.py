@@ -218,6 +218,10 @@ class ProxyService:
             call.key = await self.keys.authenticate(call.authorization)
             body = decode_object(raw_body)
             fields = convert_body(body, ModerationFields)
+            if not fields.input:
+                raise InvalidRequest(
+                    "The 'input' field must be a string or a non-empty list.", param="input"
+                )
             apply_body_field(call, body.pop("sluice", None))
             strip_forbidden(body)
             entry = self._entry(call, "moderations", None if call.no_log_request else dict(body))

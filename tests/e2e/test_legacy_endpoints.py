@@ -129,3 +129,26 @@ def test_other_v1_paths_are_a_404_naming_what_is_served(
     assert path in error["message"]
     for served in ("/v1/chat/completions", "/v1/responses", "/v1/completions", "/v1/moderations"):
         assert served in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/v1/responses", {"model": MODEL, "input": 5}, "input"),
+        ("/v1/responses", {"model": MODEL, "input": [5]}, "input"),
+        ("/v1/responses", {"input": "hi"}, "model"),
+        ("/v1/responses", {"model": MODEL, "input": "x", "stream": "yes"}, "stream"),
+        ("/v1/completions", {"model": MODEL}, "prompt"),
+        ("/v1/moderations", {"model": "omni-moderation-latest"}, "input"),
+        ("/v1/chat/completions", {"model": MODEL, "messages": [1]}, "messages[0]"),
+    ],
+)
+def test_malformed_bodies_on_the_new_endpoints_are_400_naming_the_field(
+    sqlite_gateway: RunningGateway, path: str, body: dict[str, object], param: str
+) -> None:
+    response = sqlite_gateway.http.post(
+        path, json=body, headers={"Authorization": f"Bearer {sqlite_gateway.create_key()}"}
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("invalid_request", param)
