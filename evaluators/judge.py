@@ -99,7 +99,7 @@ def _content_text(content: Any) -> str:
     if isinstance(content, Sequence):
         pieces = []
         for part in content:
-            if isinstance(part, Mapping) and part.get("type") == "text":
+            if isinstance(part, Mapping) and part.get("type") in ("text", "input_text"):
                 pieces.append(str(part.get("text", "")))
             elif isinstance(part, Mapping):
                 pieces.append(f"[{part.get('type', 'attachment')}]")
@@ -108,8 +108,13 @@ def _content_text(content: Any) -> str:
 
 
 def last_user_message(request: Mapping[str, Any]) -> str | None:
-    """The text of the rendered request's last user message, if it has one."""
+    """The text of the rendered request's last user message, if it has one (a Responses API
+    request's user turns are its `input`: a string, or items with roles)."""
     messages = request.get("messages")
+    if messages is None and isinstance(request.get("input"), str):
+        return str(request["input"])
+    if messages is None:
+        messages = request.get("input")
     if not isinstance(messages, Sequence):
         return None
     for message in reversed(messages):

@@ -103,7 +103,15 @@ def _sluice_error(_: Request[Any, Any, Any], exc: SluiceError) -> Response[bytes
     return _error_response(exc.status_code, exc.body(), exc.headers)
 
 
-def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+# What a client that took a wrong turn under /v1 is told this gateway serves (CONTRACT.md §1).
+OPENAI_ENDPOINTS = (
+    "POST /v1/chat/completions, POST /v1/responses, GET/DELETE /v1/responses/{id}, "
+    "GET /v1/responses/{id}/input_items, POST /v1/responses/{id}/cancel, POST /v1/completions, "
+    "POST /v1/embeddings, POST /v1/moderations, GET /v1/models"
+)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
     code, type_ = _HTTP_CODES.get(status, ("internal_error", "server_error"))
     message = exc.detail
@@ -116,6 +124,11 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
             message = f"Invalid value for '{param}': {detail}" if param else str(detail)
     elif status == 413:
         message = "The request body is larger than this gateway accepts (SLUICE_MAX_BODY_BYTES)."
+    elif status == 404 and request.url.path.startswith("/v1/"):
+        message = (
+            f"Sluice does not serve {request.url.path[:200]}. Its OpenAI endpoints are: "
+            f"{OPENAI_ENDPOINTS}."
+        )
     elif status == 404:
         message = "No such endpoint. See /schema for the endpoints this gateway serves."
     headers = dict(exc.headers or {})

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.budgets.alerts import AlertSink
-from gateway.budgets.estimate import check_output_limit, estimate_chat, estimate_embeddings
+from gateway.budgets.estimate import check_output_limit, estimate_request
 from gateway.budgets.ledger import (
     BudgetLedger,
     CounterRef,
@@ -143,9 +143,7 @@ class BudgetService:
         if not budgets:
             return None  # unbudgeted: forwarded as sent, priced at settlement
         price = self.pricing.price_for(route.model)
-        chat = endpoint == "chat.completions"
-        if chat:
-            check_output_limit(body, route.model, price)
+        check_output_limit(body, route.model, price, endpoint)
         if price is None:
             raise InvalidRequest(
                 f"The model '{route.model[:100]}' has no price, so budget {budgets[0].label} "
@@ -154,10 +152,9 @@ class BudgetService:
                 'a "*" price.',
                 param="model",
             )
-        if chat:
-            estimate = estimate_chat(route.model, body, price, self.settings.default_max_tokens)
-        else:
-            estimate = estimate_embeddings(route.model, body, price)
+        estimate = estimate_request(
+            endpoint, route.model, body, price, self.settings.default_max_tokens
+        )
         windows = tuple(self._window(b.period, call.created_at) for b in budgets)
         held = Held(
             self._reservation_id(),

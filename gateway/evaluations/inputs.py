@@ -19,7 +19,10 @@ from evaluators import EvaluationInput
 from gateway.db.models import RequestLog
 from gateway.errors import SluiceError
 from gateway.evaluations.plans import VersionInfo
+from gateway.proxy.responses_api import RESPONSES
+from gateway.proxy.stages import ResolvedPrompt
 from gateway.requestlog.entry import LogEntry
+from gateway.requestlog.outputs import output_text_of
 
 __all__ = ["ResponseFacts", "build_input", "output_text_of"]
 
@@ -98,15 +101,6 @@ class ResponseFacts:
         )
 
 
-def output_text_of(response_body: Any) -> str | None:
-    """The assistant's text in a logged chat completion, or None."""
-    try:
-        content = response_body["choices"][0]["message"].get("content")
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return None
-    return content if isinstance(content, str) else ("" if content is None else None)
-
-
 def _rendered_request(facts: ResponseFacts, version: VersionInfo | None) -> dict[str, Any]:
     body = dict(facts.request_body) if isinstance(facts.request_body, dict) else {}
     if version is None:
@@ -115,6 +109,18 @@ def _rendered_request(facts: ResponseFacts, version: VersionInfo | None) -> dict
         rendered = version.compiled.render(facts.variables or {})
     except SluiceError:
         rendered = []  # the call succeeded, so this cannot happen short of a code change
+    if "input" in body and "messages" not in body:  # a Responses API call, rebuilt its way
+        resolved = ResolvedPrompt(
+            slug=facts.prompt_slug or "",
+            version=facts.prompt_version or 0,
+            version_id=facts.prompt_version_id or "",
+            messages=rendered,
+            variables=facts.variables or {},
+            model=version.compiled.model,
+            params=dict(version.compiled.params),
+        )
+        RESPONSES.apply_prompt(body, resolved)
+        return body
     body["messages"] = rendered + list(body.get("messages") or [])
     if version.compiled.model:
         body["model"] = version.compiled.model

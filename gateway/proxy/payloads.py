@@ -40,6 +40,11 @@ class EmbeddingFields(msgspec.Struct):
     input: str | list[Any]
 
 
+class ModerationFields(msgspec.Struct):
+    input: str | list[Any] | None = None
+    model: str | None = None
+
+
 class CompletionFields(msgspec.Struct):
     model: str | None = None
     usage: UsageFields | None = None

@@ -22,9 +22,18 @@ from gateway.budgets.plugin import BudgetsPlugin
 from gateway.core import CorePlugin
 from gateway.dependencies import Started
 from gateway.evaluations.plugin import EvaluationsPlugin
-from gateway.openai.routes import chat_completions, embeddings, list_models
+from gateway.openai.routes import (
+    RESPONSE_OBJECT_ROUTES,
+    chat_completions,
+    completions,
+    embeddings,
+    list_models,
+    moderations,
+    responses,
+)
 from gateway.prompts.plugin import PromptsPlugin
 from gateway.prompts.rendering import RequestRebuilder
+from gateway.proxy.response_objects import ResponseObjects, ResponseOwners
 from gateway.proxy.service import ProxyService, Stages
 
 __all__ = ["ProxyPlugin"]
@@ -47,6 +56,7 @@ class ProxyPlugin(InitPluginProtocol):
         self._budgets = budgets
         self._evaluations = evaluations
         self.proxy: Started[ProxyService] = Started(NAME, "the proxy")
+        self.response_objects: Started[ResponseObjects] = Started(NAME, "the stored responses")
 
     def _stages(self) -> Stages:
         prompts = self._prompts.services.require(NAME) if self._prompts else None
@@ -61,6 +71,10 @@ class ProxyPlugin(InitPluginProtocol):
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
         core = self._core.core.require(NAME)
+        owners = ResponseOwners(core.sessions)
+        stored = ResponseObjects(
+            keys=core.keys, router=core.router, provider=core.provider, owners=owners
+        )
         proxy = ProxyService(
             keys=core.keys,
             router=core.router,
@@ -68,9 +82,10 @@ class ProxyPlugin(InitPluginProtocol):
             log_buffer=core.log_buffer,
             metrics=core.metrics,
             stages=self._stages(),
+            response_owners=owners,
         )
         try:
-            with self.proxy.serving(proxy):
+            with self.proxy.serving(proxy), self.response_objects.serving(stored):
                 if self._evaluations is None:
                     yield
                 else:
@@ -84,6 +99,9 @@ class ProxyPlugin(InitPluginProtocol):
     def provide_proxy(self) -> ProxyService:
         return self.proxy.value
 
+    def provide_response_objects(self) -> ResponseObjects:
+        return self.response_objects.value
+
     def provide_request_rebuilder(self) -> RequestRebuilder | None:
         """For the request log's admin: shows a prompt's request as it was sent."""
         return self._prompts.services.value.requests if self._prompts else None
@@ -91,11 +109,22 @@ class ProxyPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.lifespan.append(self.lifespan)
         app_config.route_handlers.extend(
-            [chat_completions, embeddings, list_models, KeyController, ResponseController]
+            [
+                chat_completions,
+                responses,
+                *RESPONSE_OBJECT_ROUTES,
+                completions,
+                moderations,
+                embeddings,
+                list_models,
+                KeyController,
+                ResponseController,
+            ]
         )
         app_config.dependencies.update(
             {
                 "proxy": Provide(self.provide_proxy, sync_to_thread=False),
+                "response_objects": Provide(self.provide_response_objects, sync_to_thread=False),
                 "request_rebuilder": Provide(self.provide_request_rebuilder, sync_to_thread=False),
             }
         )

@@ -10,27 +10,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from gateway.errors import InvalidRequest, SluiceError, UpstreamError, error_body
+from gateway.errors import InvalidRequest, SluiceError, UpstreamError
 from gateway.ids import new_id
 from gateway.keys.service import KeyInfo, KeyService
 from gateway.metrics import GatewayMetrics
 from gateway.proxy.context import CallContext, RawHeaders, apply_body_field, parse_call_headers
+from gateway.proxy.generation import (
+    CHAT,
+    COMPLETIONS,
+    EMBEDDINGS,
+    MODERATIONS,
+    Endpoint,
+    Generation,
+    StreamReader,
+    read_fields,
+)
 from gateway.proxy.payloads import (
-    ChatFields,
-    CompletionFields,
     EmbeddingFields,
-    apply_prompt,
-    chat_output,
+    ModerationFields,
     convert_body,
     decode_object,
-    embedding_summary,
-    estimated_usage,
     format_usd,
     prompt_headers,
     record_prompt,
@@ -39,7 +44,9 @@ from gateway.proxy.payloads import (
     upstream_error_body,
     usage_into,
 )
-from gateway.proxy.sse import MalformedStream, StreamState, split_events
+from gateway.proxy.response_objects import ResponseOwners
+from gateway.proxy.responses_api import RESPONSES
+from gateway.proxy.sse import MalformedStream, split_events
 from gateway.proxy.stages import (
     BudgetStage,
     PromptStage,
@@ -51,7 +58,6 @@ from gateway.proxy.stages import (
 )
 from gateway.requestlog.buffer import RequestLogBuffer
 from gateway.requestlog.entry import LogEntry
-from gateway.tokens.counting import count_chat_prompt, count_text
 from gateway.upstream.provider import Provider, UpstreamStream
 from gateway.upstream.routing import ModelRouter, Route
 
@@ -59,6 +65,7 @@ __all__ = ["ProxyResult", "ProxyService", "Stages"]
 
 log = logging.getLogger("sluice.proxy")
 MODELS_TTL = 60.0  # seconds an upstream's model list is reused
+DEFAULT_MODERATION_MODEL = "omni-moderation-latest"  # what OpenAI uses when none is named
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,7 @@ class ProxyService:
         log_buffer: RequestLogBuffer,
         metrics: GatewayMetrics,
         stages: Stages | None = None,
+        response_owners: ResponseOwners | None = None,
     ) -> None:
         self.keys = keys
         self.router = router
@@ -95,6 +103,8 @@ class ProxyService:
         self.log_buffer = log_buffer
         self.metrics = metrics
         self.stages = stages or Stages()
+        self.response_owners = response_owners or ResponseOwners(None)
+        """Where the responses that pass through live (gateway.proxy.response_objects)."""
         self._background: set[asyncio.Task[Any]] = set()
         self._models_cache: tuple[float, bytes] | None = None
 
@@ -102,7 +112,15 @@ class ProxyService:
 
     async def chat(self, headers: RawHeaders, raw_body: bytes) -> ProxyResult:
         """A client's chat completion, authenticated by its Authorization header."""
-        return await self._chat(parse_call_headers(headers), raw_body, None, None)
+        return await self._generate(parse_call_headers(headers), raw_body, CHAT, None, None)
+
+    async def responses(self, headers: RawHeaders, raw_body: bytes) -> ProxyResult:
+        """A client's Responses API call (`POST /v1/responses`)."""
+        return await self._generate(parse_call_headers(headers), raw_body, RESPONSES, None, None)
+
+    async def completions(self, headers: RawHeaders, raw_body: bytes) -> ProxyResult:
+        """A client's legacy completion (`POST /v1/completions`)."""
+        return await self._generate(parse_call_headers(headers), raw_body, COMPLETIONS, None, None)
 
     async def internal_chat(
         self,
@@ -116,12 +134,15 @@ class ProxyService:
         call): the client path (routing, budgets, logging), under `caller`'s identity instead
         of an Authorization header, and always marked as test traffic so that it never counts
         as production and is never evaluated. `model_override` wins over the version's model."""
-        return await self._chat(parse_call_headers(headers), raw_body, caller, model_override)
+        return await self._generate(
+            parse_call_headers(headers), raw_body, CHAT, caller, model_override
+        )
 
-    async def _chat(
+    async def _generate(
         self,
         call: CallContext,
         raw_body: bytes,
+        kind: Generation,
         caller: KeyInfo | None,
         model_override: str | None,
     ) -> ProxyResult:
@@ -129,44 +150,43 @@ class ProxyService:
         try:
             call.key = caller or await self.keys.authenticate(call.authorization)
             body = decode_object(raw_body)
-            fields = convert_body(body, ChatFields)
+            fields = read_fields(body)
             apply_body_field(call, body.pop("sluice", None))
             if caller is not None:
                 call.test_run = True
             strip_forbidden(body)
             logged_request = None if call.no_log_request else dict(body)
-            entry = self._entry(call, "chat.completions", logged_request)
+            entry = self._entry(call, kind.endpoint, logged_request)
             if call.prompt.slug is not None:
+                kind.accept_prompt()
                 resolved = await self._resolve_prompt(call)
-                apply_prompt(body, resolved)
+                kind.apply_prompt(body, resolved)
                 record_prompt(entry, resolved)
                 if model_override is not None:
                     body["model"] = model_override
-                fields = convert_body(body, ChatFields)
+                fields = read_fields(body)
             if not fields.model:
                 raise InvalidRequest("The 'model' field is required.", param="model")
-            if not fields.messages:
-                raise InvalidRequest(
-                    "The 'messages' field must be a non-empty list of messages.", param="messages"
-                )
+            kind.check(body, fields)
             entry.model_requested = fields.model
             route = self.router.resolve(fields.model)
             entry.upstream = route.upstream.name
             body["model"] = route.model
-            if fields.stream:
+            client_wants_usage = True
+            if fields.stream and kind.stream_usage_option:
                 client_wants_usage = bool(
                     fields.stream_options and fields.stream_options.get("include_usage")
                 )
                 body["stream_options"] = {**(fields.stream_options or {}), "include_usage": True}
-            reservation = await self._reserve(call, route, body, "chat.completions")
+            reservation = await self._reserve(call, route, body, kind.endpoint)
             payload = msgspec.json.encode(body)
             if fields.stream:
                 return await self._open_stream(
-                    call, entry, route, payload, fields, reservation, client_wants_usage
+                    call, entry, route, body, payload, kind, reservation, client_wants_usage
                 )
-            return await self._forward(call, entry, route, payload, reservation, chat_output)
+            return await self._forward(call, entry, route, body, payload, reservation, kind)
         except SluiceError as exc:
-            self._fail(call, entry, exc, "chat.completions")
+            self._fail(call, entry, exc, kind.endpoint)
             raise
 
     async def embeddings(self, headers: RawHeaders, raw_body: bytes) -> ProxyResult:
@@ -184,11 +204,36 @@ class ProxyService:
             entry.upstream = route.upstream.name
             body["model"] = route.model
             reservation = await self._reserve(call, route, body, "embeddings")
-            return await self._forward(
-                call, entry, route, msgspec.json.encode(body), reservation, embedding_summary
-            )
+            payload = msgspec.json.encode(body)
+            return await self._forward(call, entry, route, body, payload, reservation, EMBEDDINGS)
         except SluiceError as exc:
             self._fail(call, entry, exc, "embeddings")
+            raise
+
+    async def moderations(self, headers: RawHeaders, raw_body: bytes) -> ProxyResult:
+        """Logged like every call; never reserved on a budget (moderations cost nothing)."""
+        call = parse_call_headers(headers)
+        entry: LogEntry | None = None
+        try:
+            call.key = await self.keys.authenticate(call.authorization)
+            body = decode_object(raw_body)
+            fields = convert_body(body, ModerationFields)
+            if not fields.input:
+                raise InvalidRequest(
+                    "The 'input' field must be a string or a non-empty list.", param="input"
+                )
+            apply_body_field(call, body.pop("sluice", None))
+            strip_forbidden(body)
+            entry = self._entry(call, "moderations", None if call.no_log_request else dict(body))
+            entry.model_requested = fields.model or DEFAULT_MODERATION_MODEL
+            route = self.router.resolve(entry.model_requested)
+            entry.upstream = route.upstream.name
+            if fields.model is not None or route.model != DEFAULT_MODERATION_MODEL:
+                body["model"] = route.model
+            payload = msgspec.json.encode(body)
+            return await self._forward(call, entry, route, body, payload, None, MODERATIONS)
+        except SluiceError as exc:
+            self._fail(call, entry, exc, "moderations")
             raise
 
     async def models(self, headers: RawHeaders) -> ProxyResult:
@@ -247,13 +292,13 @@ class ProxyService:
         call: CallContext,
         entry: LogEntry,
         route: Route,
+        sent: dict[str, Any],
         payload: bytes,
         reservation: Reservation | None,
-        summarize: Callable[[Any], tuple[Any, str | None]],
+        kind: Endpoint,
     ) -> ProxyResult:
-        path = "/chat/completions" if entry.endpoint == "chat.completions" else "/embeddings"
         try:
-            reply = await self.provider.complete(route.upstream, path, payload)
+            reply = await self.provider.complete(route.upstream, kind.path, payload)
         except SluiceError:
             await self._settle(reservation, route, None)
             self.metrics.upstream_errors.labels(route.upstream.name, "transport").inc()
@@ -264,7 +309,7 @@ class ProxyService:
         if reply.status == 200:
             try:
                 response_body = msgspec.json.decode(reply.body)
-                parsed = msgspec.convert(response_body, CompletionFields)
+                parsed, checked = kind.read_reply(response_body)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 await self._settle(reservation, route, None)
                 self.metrics.upstream_errors.labels(route.upstream.name, "garbage").inc()
@@ -273,13 +318,15 @@ class ProxyService:
                     "valid response."
                 ) from None
             entry.model_served = parsed.model
-            if parsed.usage is not None:
-                checked = parsed.usage.check()
+            entry.upstream_response_id = parsed.id
+            if checked is not None:
                 usage = checked.usage
                 self._count_usage_problems(route, checked.problems)
             if usage is None:  # never bill zero: count what was sent and what came back
-                usage = estimated_usage(entry.endpoint, route.model, payload, response_body)
-            response_body, output_text = summarize(response_body)
+                usage = kind.estimated_usage(route.model, sent, response_body)
+            response_body, output_text = kind.summarize(response_body)
+            if kind.endpoint == RESPONSES.endpoint and parsed.id is not None:
+                self.response_owners.remember(parsed.id, route.upstream.name, call.key_id)
         else:
             self.metrics.upstream_errors.labels(route.upstream.name, str(reply.status)).inc()
             response_body, entry.error_code = upstream_error_body(reply.body)
@@ -298,14 +345,15 @@ class ProxyService:
         call: CallContext,
         entry: LogEntry,
         route: Route,
+        sent: dict[str, Any],
         payload: bytes,
-        fields: ChatFields,
+        kind: Generation,
         reservation: Reservation | None,
         client_wants_usage: bool,
     ) -> ProxyResult:
         entry.streamed = True
         try:
-            upstream = await self.provider.stream(route.upstream, "/chat/completions", payload)
+            upstream = await self.provider.stream(route.upstream, kind.path, payload)
         except SluiceError:
             await self._settle(reservation, route, None)
             self.metrics.upstream_errors.labels(route.upstream.name, "transport").inc()
@@ -329,8 +377,8 @@ class ProxyService:
             return ProxyResult(upstream.status, headers, error)
         if reservation is not None and reservation.remaining_usd is not None:
             headers["x-sluice-budget-remaining-usd"] = format_usd(reservation.remaining_usd)
-        state = StreamState(client_wants_usage)
-        relay = self._relay(call, entry, route, upstream, state, fields, reservation, payload)
+        state = kind.open_stream(client_wants_usage)
+        relay = self._relay(call, entry, route, upstream, state, kind, sent, reservation)
         headers["cache-control"] = "no-cache"
         return ProxyResult(200, headers, stream=relay)
 
@@ -340,10 +388,10 @@ class ProxyService:
         entry: LogEntry,
         route: Route,
         upstream: UpstreamStream,
-        state: StreamState,
-        fields: ChatFields,
+        state: StreamReader,
+        kind: Generation,
+        sent: dict[str, Any],
         reservation: Reservation | None,
-        payload: bytes,
     ) -> AsyncIterator[bytes]:
         outcome = "client_disconnected"
         pending = b""
@@ -355,21 +403,18 @@ class ProxyService:
                     if out:
                         yield b"".join(out)
                 if not state.done:
-                    raise MalformedStream("the upstream ended the stream without [DONE]")
+                    raise MalformedStream("the upstream ended the stream before its last event")
                 outcome = "completed"
             except (MalformedStream, SluiceError) as exc:
                 outcome = "upstream_error"
                 self.metrics.upstream_errors.labels(route.upstream.name, "stream").inc()
                 message = str(exc) if isinstance(exc, MalformedStream) else exc.message
-                error = error_body(
-                    f"Upstream stream failed: {message}", "api_error", "upstream_error"
-                )
-                yield b"data: " + error + b"\n\n"
+                yield kind.stream_error(f"Upstream stream failed: {message}")
         finally:
             upstream.close()
             # The response may be cancelled under us (client gone): finish in a task of its own.
             self._spawn(
-                self._finish_stream(call, entry, route, state, fields, reservation, outcome)
+                self._finish_stream(call, entry, route, state, kind, sent, reservation, outcome)
             )
 
     async def _finish_stream(
@@ -377,8 +422,9 @@ class ProxyService:
         call: CallContext,
         entry: LogEntry,
         route: Route,
-        state: StreamState,
-        fields: ChatFields,
+        state: StreamReader,
+        kind: Generation,
+        sent: dict[str, Any],
         reservation: Reservation | None,
         outcome: str,
     ) -> None:
@@ -386,9 +432,13 @@ class ProxyService:
         self._count_usage_problems(route, state.usage_problems)
         if usage is None:
             # Never bill zero: count what was sent and what came back.
-            prompt = count_chat_prompt(route.model, fields.messages, fields.tools, fields.functions)
-            completion = count_text(route.model, state.text + state.tool_call_text())
-            usage = Usage(prompt, completion, estimated=True)
+            try:
+                usage = kind.counted_usage(route.model, sent, state.output_text)
+            except (AttributeError, KeyError, TypeError, ValueError):
+                log.exception("could not count the tokens of a stream without usage")
+        if kind.endpoint == RESPONSES.endpoint and state.response_id is not None:
+            self.response_owners.remember(state.response_id, route.upstream.name, call.key_id)
+        entry.upstream_response_id = state.response_id
         settlement = await self._settle(reservation, route, usage)
         entry.model_served = state.model
         entry.status_code = 200
@@ -397,10 +447,10 @@ class ProxyService:
             entry.error_code = "upstream_error"
         if state.first_event_at is not None:
             entry.ttft_ms = (state.first_event_at - call.started) * 1000
-            self.metrics.ttft.labels("chat.completions").observe(entry.ttft_ms / 1000)
+            self.metrics.ttft.labels(kind.endpoint).observe(entry.ttft_ms / 1000)
         usage_into(entry, usage)
         settlement_into(entry, None, settlement, with_cost=False)
-        entry.response_body = None if call.no_log_response else state.as_completion()
+        entry.response_body = None if call.no_log_response else state.as_logged()
         self._finish(entry, call, state.text)
 
     # -- bookkeeping ---------------------------------------------------------------------

@@ -36,6 +36,8 @@ class _Delta(msgspec.Struct):
 class _Choice(msgspec.Struct):
     index: int = 0
     delta: _Delta | None = None
+    text: str | None = None
+    """Legacy completions stream text here instead of in a delta."""
     finish_reason: str | None = None
 
 
@@ -76,8 +78,10 @@ def _event_too_large(limit: int) -> MalformedStream:
 class StreamState:
     """What a chat stream said so far: content, tool calls, finish reason, usage."""
 
-    def __init__(self, client_wants_usage: bool) -> None:
+    def __init__(self, client_wants_usage: bool, *, legacy: bool = False) -> None:
         self.client_wants_usage = client_wants_usage
+        self.legacy = legacy
+        """A legacy /v1/completions stream: logged as one text_completion."""
         self.parts: list[str] = []
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
@@ -112,6 +116,8 @@ class StreamState:
         self.model = self.model or chunk.model
         self.response_id = self.response_id or chunk.id
         for choice in chunk.choices:
+            if choice.text:
+                self.parts.append(choice.text)
             delta = choice.delta
             if delta is not None:
                 if delta.content:
@@ -150,6 +156,22 @@ class StreamState:
             call["function"]["name"] + call["function"]["arguments"]
             for call in self.tool_calls.values()
         )
+
+    @property
+    def output_text(self) -> str:
+        """What the stream produced, as its output tokens are counted."""
+        return self.text + self.tool_call_text()
+
+    def as_logged(self) -> dict[str, Any]:
+        """The stream folded into the one answer the request log keeps."""
+        if not self.legacy:
+            return self.as_completion()
+        choice = {"index": 0, "text": self.text, "finish_reason": self.finish_reason}
+        body: dict[str, Any] = {"id": self.response_id, "object": "text_completion",
+                                "model": self.model, "choices": [choice]}  # fmt: skip
+        if self.usage is not None:
+            body["usage"] = self.as_completion()["usage"]
+        return body
 
     def as_completion(self) -> dict[str, Any]:
         """The stream folded into one chat.completion, for the request log."""

@@ -22,6 +22,8 @@ class LogEntry(msgspec.Struct, kw_only=True):
     model_requested: str | None = None
     model_served: str | None = None
     upstream: str | None = None
+    upstream_response_id: str | None = None
+    """The id the upstream gave its answer (a Responses API id finds its upstream by it)."""
     status_code: int = 0
     error_code: str | None = None
     prompt_tokens: int | None = None

@@ -107,7 +107,13 @@ class LeanProvider:
         return await self._open("POST", upstream, path, payload, streamed=True)
 
     async def get(self, upstream: Upstream, path: str) -> UpstreamReply:
-        response = await self._open("GET", upstream, path, None, streamed=False)
+        return await self._without_body("GET", upstream, path)
+
+    async def delete(self, upstream: Upstream, path: str) -> UpstreamReply:
+        return await self._without_body("DELETE", upstream, path)
+
+    async def _without_body(self, method: str, upstream: Upstream, path: str) -> UpstreamReply:
+        response = await self._open(method, upstream, path, None, streamed=False)
         try:
             body = await response.read()
         finally:

@@ -169,6 +169,8 @@ class Provider(Protocol):
 
     async def get(self, upstream: Upstream, path: str) -> UpstreamReply: ...
 
+    async def delete(self, upstream: Upstream, path: str) -> UpstreamReply: ...
+
 
 async def _read_bounded(
     response: aiohttp.ClientResponse, upstream: Upstream, limit: int, *, streamed: bool = False
@@ -272,6 +274,12 @@ class OpenAICompatibleProvider:
         return UpstreamStream(upstream, response, self._settings)
 
     async def get(self, upstream: Upstream, path: str) -> UpstreamReply:
-        response = await self._open("GET", upstream, path, None)
+        return await self._without_body("GET", upstream, path)
+
+    async def delete(self, upstream: Upstream, path: str) -> UpstreamReply:
+        return await self._without_body("DELETE", upstream, path)
+
+    async def _without_body(self, method: str, upstream: Upstream, path: str) -> UpstreamReply:
+        response = await self._open(method, upstream, path, None)
         body = await self._whole(response, upstream)
         return UpstreamReply(response.status, body, _pass_headers(response))

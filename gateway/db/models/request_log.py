@@ -26,6 +26,8 @@ class RequestLog(Base):
     model_requested: Mapped[str | None] = mapped_column(String(200))
     model_served: Mapped[str | None] = mapped_column(String(200))
     upstream: Mapped[str | None] = mapped_column(String(100))
+    # The upstream's id for its answer: GET /v1/responses/{id} finds the upstream by it.
+    upstream_response_id: Mapped[str | None] = mapped_column(String(200), index=True)
     status_code: Mapped[int] = mapped_column(Integer)
     error_code: Mapped[str | None] = mapped_column(String(100))
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)

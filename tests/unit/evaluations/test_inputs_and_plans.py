@@ -87,6 +87,19 @@ def test_facts_from_a_row_read_the_logged_output() -> None:
         assert not ResponseFacts.from_entry(_entry(**changes), "x").is_production
 
 
+def test_a_responses_request_is_rebuilt_the_responses_way_and_its_output_read() -> None:
+    version = _version(params={"max_tokens": 9})
+    body = {"model": "gpt-4o-mini", "input": "Q", "instructions": "Mine."}
+    data = build_input(ResponseFacts.from_entry(_entry(request_body=body), "A"), version)
+    assert data.request["instructions"] == "You answer about tides.\n\nMine."
+    assert data.request["input"] == [{"role": "user", "content": "Q"}]
+    assert data.request["max_output_tokens"] == 9 and "messages" not in data.request
+    part = {"type": "output_text", "text": "Hi", "annotations": []}
+    answer = {"object": "response", "output": [{"type": "message", "content": [part]}]}
+    assert output_text_of(answer) == "Hi"
+    assert output_text_of({"object": "text_completion", "choices": [{"text": "t"}]}) == "t"
+
+
 def _plan(*specs: EvaluatorSpec, created: datetime = NOW) -> OwnerPlan:
     return OwnerPlan(
         owner="v1",

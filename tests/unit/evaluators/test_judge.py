@@ -105,6 +105,12 @@ def test_long_sections_are_cut() -> None:
     assert "x" * (MAX_SECTION_CHARS + 1) not in content
 
 
+def test_last_user_message_reads_a_responses_input() -> None:
+    assert last_user_message({"input": "plain"}) == "plain"
+    items = [{"role": "user", "content": [{"type": "input_text", "text": "asked"}]}]
+    assert last_user_message({"input": items}) == "asked"
+
+
 def test_last_user_message_reads_text_parts() -> None:
     request = {
         "messages": [
