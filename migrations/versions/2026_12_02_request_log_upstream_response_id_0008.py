@@ -30,5 +30,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index(op.f("ix_request_logs_upstream_response_id"), table_name="request_logs")
-    with op.batch_alter_table("request_logs", schema=None) as batch_op:
-        batch_op.drop_column("upstream_response_id")
+    # Plain DROP COLUMN on both (SQLite >= 3.35): a batch copy of the table on SQLite would drop
+    # and re-create request_logs under the rollup triggers of 0007, which refer to it.
+    op.execute("ALTER TABLE request_logs DROP COLUMN upstream_response_id")
