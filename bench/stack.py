@@ -26,10 +26,12 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 VENV_BIN = REPO / ".venv" / "bin"
 
-UPSTREAM_HOST, UPSTREAM_PORT = "127.0.0.1", 18081
+# BENCH_PORT moves both (gateway on it, nginx one above) so two runs can share a machine.
+_BASE_PORT = int(os.environ.get("BENCH_PORT", "18080"))
+UPSTREAM_HOST, UPSTREAM_PORT = "127.0.0.1", _BASE_PORT + 1
 UPSTREAM_JSON = f"http://{UPSTREAM_HOST}:{UPSTREAM_PORT}/v1"
 UPSTREAM_SSE = f"http://{UPSTREAM_HOST}:{UPSTREAM_PORT}/sse/v1"
-GATEWAY_HOST, GATEWAY_PORT = "127.0.0.1", 18080
+GATEWAY_HOST, GATEWAY_PORT = "127.0.0.1", _BASE_PORT
 ADMIN_TOKEN = "bench-admin"
 
 CHAT_BODY: dict[str, Any] = {
@@ -135,6 +137,10 @@ class Stack:
             raise BenchError(f"{UPSTREAM_HOST}:{UPSTREAM_PORT} is already in use")
         prefix = self.tmp / "nginx"
         shutil.copytree(BENCH / "nginx", prefix)
+        conf = prefix / "nginx.conf"
+        conf.write_text(
+            conf.read_text().replace("127.0.0.1:18081", f"{UPSTREAM_HOST}:{UPSTREAM_PORT}")
+        )
         (prefix / "logs").mkdir(exist_ok=True)
         (prefix / "tmp").mkdir(exist_ok=True)
         # nginx's worker runs as `nobody` when started as root: it must read the bodies.
