@@ -10,11 +10,12 @@ It speaks only what the ledger needs: commands out, and simple, error, integer, 
 replies back. URLs as SLUICE_REDIS_URL takes them: `redis://`, `rediss://` (TLS), `unix://`, with
 user, password and db. A lost connection fails the calls in flight; the next call reconnects.
 
-A write to Redis costs more CPU than anything else the ledger does (about 70 µs a syscall on
-loopback on the benchmark VM, `bench/results/budget-path.md`). `send_soon` therefore queues a
-command that nobody waits for on the request path (a settlement) and writes it in front of the
-next command sent, or after `DEFER_S` if none comes: on a busy gateway a settlement and the next
-reservation share one write and one read. The queued command still runs before any command sent
+Each write to Redis is a syscall, and each reply read another turn of the event loop; py-spy
+put a sixth of the budgeted path's samples in the ledger's writes (see
+`bench/results/budget-path-http.md`). `send_soon` therefore queues a command that nobody waits
+for on the request path (a settlement) and writes it in front of the next command sent, or after
+`DEFER_S` if none comes: on a busy gateway a settlement and the next reservation share one write
+and one read. The queued command still runs before any command sent
 after it, because it goes out first on the same socket.
 """
 
