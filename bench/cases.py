@@ -128,6 +128,22 @@ def setup_two_budgets(admin: Admin) -> None:
     )
 
 
+def setup_full_path(admin: Admin) -> None:
+    """A prompt with a variable, rendered on every request, and the two budgets."""
+    admin.post("/admin/prompts", {"slug": "bench-full", "description": "bench/run.py"})
+    version = admin.post(
+        "/admin/prompts/bench-full/versions",
+        {
+            "messages": [{"role": "system", "content": "You are a terse assistant for {{team}}."}],
+            "variables": ["team"],
+            "params": {"temperature": 0},
+            "note": "created by bench/run.py",
+        },
+    )
+    admin.put("/admin/prompts/bench-full/labels/production", {"version": int(version["version"])})
+    setup_two_budgets(admin)
+
+
 def setup_three_evaluators(admin: Admin) -> None:
     number = _prompt_with_version(admin, "bench-evals")
     evaluators = [
@@ -187,6 +203,16 @@ CASES: list[Case] = [
         "worst-case cost on both, settle to the real cost.",
         setup=setup_two_budgets,
         expect_headers=("X-Sluice-Budget-Remaining-Usd",),
+        verify=verify_budgets,
+        default=False,
+    ),
+    Case(
+        "full-path",
+        "Key auth, `X-Sluice-Prompt` with `X-Sluice-Prompt-Variables` (a production version "
+        "with one variable, rendered and prepended), and the two budgets of `two-budgets`.",
+        headers={"X-Sluice-Prompt": "bench-full", "X-Sluice-Prompt-Variables": '{"team":"bench"}'},
+        setup=setup_full_path,
+        expect_headers=("X-Sluice-Prompt-Version", "X-Sluice-Budget-Remaining-Usd"),
         verify=verify_budgets,
         default=False,
     ),

@@ -167,7 +167,13 @@ def render_markdown(results: dict[str, Any]) -> tuple[str, bool]:
         w(f"- Each measurement is the best (highest req/s) of {s['repeat']} runs.")
     w(f"- Gateway: `sluice serve`, database `{s['database_url']}` (dropped and re-created),")
     redis = "no Redis" if s["redis_url"].startswith("(") else f"Redis `{s['redis_url']}` (flushed)"
-    w(f"  {redis}; a fresh gateway process per case and")
+    clients = ""
+    if "upstream_client" in s:
+        clients = (
+            f" (upstream client `{s['upstream_client']}`, "
+            f"budget Redis client `{s['redis_client']}`)"
+        )
+    w(f"  {redis}{clients}; a fresh gateway process per case and")
     w(f"  {s['warmup_s']:g} s of warm-up before measuring.")
     w("- wrk, nginx and the gateway share the machine's CPUs; other work on the machine shows up")
     w("  in the load average above.")

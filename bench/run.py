@@ -81,7 +81,7 @@ class Bench:
             redis_url=args.redis_url,
             keep_db=args.keep_db,
             gateway_wait=args.gateway_wait,
-            extra_env=dict(item.partition("=")[::2] for item in args.gateway_env),
+            extra_env=client_env(args),
         )
         self.wrk = Wrk(procs, args.wrk, args.wrk_threads)
         self.results: dict[str, Any] = {}
@@ -101,6 +101,8 @@ class Bench:
                 "rss_requests": args.rss_requests,
                 "database_url": args.database_url,
                 "redis_url": args.redis_url or "(none: embedded mode)",
+                "upstream_client": args.client,
+                "redis_client": args.redis,
             },
             "cases": [],
             "notes": self.stack.notes,
@@ -395,6 +397,13 @@ def machine_info(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def client_env(args: argparse.Namespace) -> dict[str, str]:
+    """The gateway's environment for every case: the chosen clients, then --gateway-env."""
+    env = {"SLUICE_UPSTREAM_CLIENT": args.client, "SLUICE_BUDGET_REDIS_CLIENT": args.redis}
+    env.update(item.partition("=")[::2] for item in args.gateway_env)
+    return env
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -416,6 +425,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--gateway-env", action="append", default=[], metavar="KEY=VALUE", help="for every case")
     a("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/sluice_bench")
     a("--redis-url", default="redis://127.0.0.1:6379/15", help="'' runs without Redis")
+    a("--client", choices=("lean", "aiohttp"), default="lean", help="SLUICE_UPSTREAM_CLIENT")
+    a("--redis", choices=("resp", "redis-py"), default="resp", help="SLUICE_BUDGET_REDIS_CLIENT")
     a("--keep-db", action="store_true", help="do not drop and re-create the bench database")
     a("--output", type=Path, default=BENCH / "results" / "latest.md")
     a("--keep-temp", action="store_true", help="keep bench/.run/<run>/ (logs, nginx prefix)")

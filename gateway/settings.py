@@ -115,6 +115,13 @@ def _upstream_client(value: str) -> str:
     return lowered
 
 
+def _redis_client(value: str) -> str:
+    lowered = value.strip().lower()
+    if lowered not in {"resp", "redis-py"}:
+        raise ValueError("must be 'resp' or 'redis-py'")
+    return lowered
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
@@ -295,6 +302,10 @@ class BudgetSettings:
         default=2.0, metadata=_env("SLUICE_BUDGET_STORE_TIMEOUT", _positive_float)
     )
     """Seconds a budget-store (Redis) call may take before the store counts as down."""
+    redis_client: str = field(
+        default="resp", metadata=_env("SLUICE_BUDGET_REDIS_CLIENT", _redis_client)
+    )
+    """The budget ledger's Redis client: `resp` (ours, one pipelined socket) or `redis-py`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from gateway.budgets.metrics import BudgetMetrics
 from gateway.budgets.pricing import prices_from_config
 from gateway.budgets.pricing_service import PricingService
 from gateway.budgets.redis_ledger import RedisLedger
+from gateway.budgets.redis_py_ledger import RedisPyConnection, RedisPyLedger
 from gateway.budgets.registry import BudgetRegistry
 from gateway.budgets.resp import RespConnection
 from gateway.budgets.service import BudgetService
@@ -43,9 +44,11 @@ def build_budget_service(core: Core) -> BudgetService:
         raise ConfigFileError(settings.server.config_file or "SLUICE_CONFIG", problems)
     metrics = BudgetMetrics(core.metrics.registry)
     ledger: BudgetLedger
-    if settings.redis.url is not None:
-        connection = RespConnection(settings.redis.url)
-        ledger = RedisLedger(connection, timeout=settings.budgets.store_timeout)
+    timeout = settings.budgets.store_timeout
+    if settings.redis.url is not None and settings.budgets.redis_client == "redis-py":
+        ledger = RedisPyLedger(RedisPyConnection(settings.redis.url), timeout=timeout)
+    elif settings.redis.url is not None:
+        ledger = RedisLedger(RespConnection(settings.redis.url), timeout=timeout)
     else:
         ledger = LocalLedger()
     return BudgetService(

@@ -3,8 +3,8 @@
 The scripts live beside this module in `lua/` and run with EVALSHA (EVAL once after a Redis
 restart emptied the script cache). Every key carries the hash tag `{sluice-budgets}`, so a
 multi-budget reservation stays atomic on Redis Cluster too. Calls go over the ledger's own
-pipelined connection (`resp.py`). Any failure, or no answer within `timeout` seconds, is
-`LedgerUnavailable`.
+pipelined connection (`resp.py`), or redis-py's (`redis_py_ledger.py`). Any failure, or no
+answer within `timeout` seconds, is `LedgerUnavailable`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Sequence
 from importlib.resources import files
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.budgets.ledger import (
     CounterRef,
@@ -23,9 +23,9 @@ from gateway.budgets.ledger import (
     ReserveOutcome,
     SettleOutcome,
 )
-from gateway.budgets.resp import Reply, ReplyError, RespConnection
+from gateway.budgets.resp import Reply, ReplyError
 
-__all__ = ["PREFIX", "RedisLedger"]
+__all__ = ["PREFIX", "Commands", "RedisLedger"]
 
 PREFIX = "sluice:{sluice-budgets}:"
 
@@ -76,8 +76,24 @@ def _ints(reply: Reply) -> list[int]:
     return [int(value) for value in reply]
 
 
+class Commands(Protocol):
+    """What the ledger needs of a Redis connection: `resp.RespConnection` or redis-py's."""
+
+    def send_now(self, *args: str | int | bytes) -> Awaitable[Reply]:
+        """Send a command now (in call order, where the connection can); await its reply."""
+        ...
+
+    def send_soon(self, *args: str | int | bytes) -> Awaitable[Reply]:
+        """`send_now` for a reply nobody waits for on the request path: may share a write."""
+        ...
+
+    async def call(self, *args: str | int | bytes) -> Reply: ...
+
+    async def close(self) -> None: ...
+
+
 class RedisLedger:
-    def __init__(self, connection: RespConnection, *, timeout: float = 2.0) -> None:
+    def __init__(self, connection: Commands, *, timeout: float = 2.0) -> None:
         self.connection = connection
         self._timeout = timeout
 
@@ -154,7 +170,8 @@ class RedisLedger:
         marker_ttl_s: int,
     ) -> Awaitable[SettleOutcome]:
         keys, args = _settle_call(reservation_id, cost, refs, 0, marker_ttl_s)
-        sent = self.connection.send_now("EVALSHA", _SETTLE.sha, len(keys), *keys, *args)
+        # Nobody waits for it before answering: it rides in front of the next reservation.
+        sent = self.connection.send_soon("EVALSHA", _SETTLE.sha, len(keys), *keys, *args)
         return self._settled(keys, args, sent, len(refs))
 
     async def _settled(

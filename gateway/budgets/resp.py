@@ -5,9 +5,18 @@ client spends about 100 µs of CPU per command in connection-pool and task bookk
 in bench/budget_path.py) - more than the whole budget path may add. This connection writes each
 command the moment it is called and resolves the callers' futures in order as replies arrive,
 so concurrent requests share one socket with no locks and no per-command tasks (about 15 µs).
+Commands sent during one turn of the event loop go out in one write.
 It speaks only what the ledger needs: commands out, and simple, error, integer, bulk and array
 replies back. URLs as SLUICE_REDIS_URL takes them: `redis://`, `rediss://` (TLS), `unix://`, with
 user, password and db. A lost connection fails the calls in flight; the next call reconnects.
+
+Each write to Redis is a syscall, and each reply read another turn of the event loop; py-spy
+put a sixth of the budgeted path's samples in the ledger's writes (see
+`bench/results/budget-path-http.md`). `send_soon` therefore queues a command that nobody waits
+for on the request path (a settlement) and writes it in front of the next command sent, or after
+`DEFER_S` if none comes: on a busy gateway a settlement and the next reservation share one write
+and one read. The queued command still runs before any command sent
+after it, because it goes out first on the same socket.
 """
 
 from __future__ import annotations
@@ -23,6 +32,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 __all__ = ["ReplyError", "RespConnection", "Target"]
 
 Reply = int | bytes | list[Any] | None
+
+# How long a queued command may wait for company: far below any hold's lifetime and the store
+# timeout, and above the gap between one request's answer and the next at any real load.
+DEFER_S = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +123,10 @@ class _Protocol(asyncio.Protocol):
         self.waiting: deque[asyncio.Future[Reply]] = deque()
         self.buffer = bytearray()
         self.lost: Exception | None = None
+        self.queued: list[bytes] = []
+        self._flush: asyncio.Handle | None = None
+        self._urgent = False
+        """`_flush` runs this turn of the loop (a command was sent), not after DEFER_S."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's does not subclass asyncio.Transport, but behaves as one).
@@ -139,19 +156,52 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = exc or ConnectionError("Redis closed the connection")
+        self.queued.clear()  # their futures are in `waiting`: they fail below, never half-sent
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        self._urgent = False
         while self.waiting:
             future = self.waiting.popleft()
             if not future.done():
                 future.set_exception(ConnectionError(f"lost the Redis connection: {self.lost}"))
 
-    def send(self, command: bytes) -> asyncio.Future[Reply]:
+    def _queue(self, command: bytes) -> asyncio.Future[Reply]:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         if self.lost is not None or self.transport is None or self.transport.is_closing():
             future.set_exception(ConnectionError("not connected to Redis"))
             return future
         self.waiting.append(future)
-        self.transport.write(command)
+        self.queued.append(command)
         return future
+
+    def send(self, command: bytes) -> asyncio.Future[Reply]:
+        """Queue `command`, written once this turn of the event loop is done: the commands of
+        every request the turn handled go out in one write, in the order they were sent."""
+        future = self._queue(command)
+        if self.queued and not self._urgent:
+            if self._flush is not None:
+                self._flush.cancel()
+            self._flush = asyncio.get_running_loop().call_soon(self.flush)
+            self._urgent = True
+        return future
+
+    def send_soon(self, command: bytes) -> asyncio.Future[Reply]:
+        """`send`, written with the next command sent, or within DEFER_S if none is."""
+        future = self._queue(command)
+        if self.queued and self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(DEFER_S, self.flush)
+        return future
+
+    def flush(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        self._urgent = False
+        if self.queued and self.transport is not None and not self.transport.is_closing():
+            data = b"".join(self.queued)
+            self.queued.clear()
+            self.transport.write(data)
 
 
 class RespConnection:
@@ -208,17 +258,28 @@ class RespConnection:
         return await protocol.send(encode_command(args))
 
     def send_now(self, *args: str | int | bytes) -> Awaitable[Reply]:
-        """Write the command at once (when connected) and return its reply to await later.
+        """Send the command (written this turn of the loop, when connected) and return its
+        reply to await later.
 
-        Commands written by one connection run in Redis in the order written, so a command
-        sent now runs before any this process sends afterwards, whenever its reply is read.
+        Commands sent on one connection run in Redis in the order sent, so a command sent now
+        runs before any this process sends afterwards, whenever its reply is read.
         """
         protocol = self._protocol
         if protocol is None or protocol.lost is not None:
             return self.call(*args)  # reconnecting: written once connected
         return protocol.send(encode_command(args))
 
+    def send_soon(self, *args: str | int | bytes) -> Awaitable[Reply]:
+        """`send_now` for a command whose reply can wait: queued to share the next write.
+
+        It still runs in Redis before any command this process sends after it."""
+        protocol = self._protocol
+        if protocol is None or protocol.lost is not None:
+            return self.call(*args)
+        return protocol.send_soon(encode_command(args))
+
     async def close(self) -> None:
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
+            protocol.flush()
             protocol.transport.close()

@@ -9,10 +9,15 @@ Text is encoded with `encode_ordinary`: a client that sends "<|endoftext|>" is b
 plain text, and must not crash the counter (tiktoken's `encode` raises on special tokens).
 
 Inputs are JSON-shaped, as decoded from the request body: messages and tools are mappings.
+
+Counts of texts are remembered (`TextCounts`): a conversation resends every earlier message and a
+prompt version prepends the same system message to every call, so on a typical request only the
+newest message is encoded. A text's count depends on nothing but the text and the encoding.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +27,7 @@ from gateway.tokens.encodings import EncodingName, encoding_name_for_model, get_
 __all__ = [
     "ASSUMED_IMAGE_SIZE",
     "ChatFormat",
+    "TextCounts",
     "count_chat_prompt",
     "count_embedding_input",
     "count_text",
@@ -29,6 +35,7 @@ __all__ = [
 ]
 
 Encode = Callable[[str], list[int]]
+Count = Callable[[str], int]
 JsonObject = Mapping[str, Any]
 
 
@@ -66,9 +73,57 @@ IMAGE_TILE_TOKENS = 170
 ASSUMED_IMAGE_SIZE = (1024, 1024)
 
 
+class TextCounts:
+    """Token counts of recently seen texts under one encoding, least recently used forgotten.
+
+    Bounded by the characters it keeps (`max_chars`), not by entries, so a few huge prompts
+    cannot hold the memory of thousands. Texts shorter than `min_chars` are encoded every time:
+    tiktoken is as fast as the lookup for them. Texts longer than a quarter of the bound are
+    never kept.
+    """
+
+    def __init__(self, encode: Encode, *, max_chars: int = 8_000_000, min_chars: int = 64) -> None:
+        self._encode = encode
+        self._counts: OrderedDict[str, int] = OrderedDict()
+        self._chars = 0
+        self.max_chars = max_chars
+        self.min_chars = min_chars
+
+    def __call__(self, text: str) -> int:
+        size = len(text)
+        if size < self.min_chars:
+            return len(self._encode(text))
+        counts = self._counts
+        found = counts.get(text)
+        if found is not None:
+            try:
+                counts.move_to_end(text)
+            except KeyError:  # forgotten meanwhile by a caller on another thread
+                pass
+            return found
+        found = len(self._encode(text))
+        if size <= self.max_chars // 4:
+            counts[text] = found
+            self._chars += size
+            while self._chars > self.max_chars:
+                old, _ = counts.popitem(last=False)
+                self._chars -= len(old)
+        return found
+
+
+_COUNTS: dict[EncodingName, TextCounts] = {}
+
+
+def _counter(encoding_name: EncodingName) -> TextCounts:
+    counts = _COUNTS.get(encoding_name)
+    if counts is None:
+        counts = _COUNTS[encoding_name] = TextCounts(get_encoding(encoding_name).encode_ordinary)
+    return counts
+
+
 def count_text(model: str, text: str) -> int:
     """Tokens in `text` under `model`'s tokenizer, with special tokens counted as plain text."""
-    return len(get_encoding(encoding_name_for_model(model)).encode_ordinary(text))
+    return _counter(encoding_name_for_model(model))(text)
 
 
 def image_tokens(detail: str = "auto", width: int | None = None, height: int | None = None) -> int:
@@ -95,17 +150,17 @@ def image_tokens(detail: str = "auto", width: int | None = None, height: int | N
     return IMAGE_BASE_TOKENS + IMAGE_TILE_TOKENS * tiles
 
 
-def _content_tokens(content: Any, encode: Encode) -> int:
+def _content_tokens(content: Any, count: Count) -> int:
     """Tokens for a message's `content`: a string, or a list of typed parts."""
     if isinstance(content, str):
-        return len(encode(content))
+        return count(content)
     tokens = 0
     for part in content:
         kind = part.get("type")
         if kind == "text":
-            tokens += len(encode(part.get("text") or ""))
+            tokens += count(part.get("text") or "")
         elif kind == "refusal":
-            tokens += len(encode(part.get("refusal") or ""))
+            tokens += count(part.get("refusal") or "")
         elif kind == "image_url":
             image = part.get("image_url")
             detail = image.get("detail") if isinstance(image, Mapping) else None
@@ -114,29 +169,29 @@ def _content_tokens(content: Any, encode: Encode) -> int:
     return tokens
 
 
-def _call_tokens(call: JsonObject, encode: Encode) -> int:
+def _call_tokens(call: JsonObject, count: Count) -> int:
     """Tokens for one function call made by the assistant: its name and its JSON arguments."""
-    return len(encode(call.get("name") or "")) + len(encode(call.get("arguments") or ""))
+    return count(call.get("name") or "") + count(call.get("arguments") or "")
 
 
-def _message_tokens(message: JsonObject, encode: Encode, fmt: ChatFormat) -> int:
-    tokens = fmt.tokens_per_message + len(encode(message.get("role") or ""))
+def _message_tokens(message: JsonObject, count: Count, fmt: ChatFormat) -> int:
+    tokens = fmt.tokens_per_message + count(message.get("role") or "")
     content = message.get("content")
     if content:
-        tokens += _content_tokens(content, encode)
+        tokens += _content_tokens(content, count)
     name = message.get("name")
     if name:
-        tokens += len(encode(name)) + fmt.tokens_per_name
+        tokens += count(name) + fmt.tokens_per_name
     refusal = message.get("refusal")
     if refusal:
-        tokens += len(encode(refusal))
+        tokens += count(refusal)
     for tool_call in message.get("tool_calls") or ():
         function = tool_call.get("function")
         if function:
-            tokens += _call_tokens(function, encode)
+            tokens += _call_tokens(function, count)
     function_call = message.get("function_call")  # the pre-tools spelling of tool_calls
     if function_call:
-        tokens += _call_tokens(function_call, encode)
+        tokens += _call_tokens(function_call, count)
     # tool_call_id is routing metadata the model does not read as text; it is not counted.
     return tokens
 
@@ -155,7 +210,7 @@ def _schema_type(schema: JsonObject) -> str:
     return "any"
 
 
-def _function_definition_tokens(function: JsonObject, encode: Encode, fmt: ChatFormat) -> int:
+def _function_definition_tokens(function: JsonObject, count: Count, fmt: ChatFormat) -> int:
     """Tokens for one function definition, by the cookbook's method.
 
     Only top-level properties are counted, as in the cookbook: nested object schemas, anyOf and
@@ -165,7 +220,7 @@ def _function_definition_tokens(function: JsonObject, encode: Encode, fmt: ChatF
     tokens = fmt.func_init
     name = function.get("name") or ""
     description = _without_final_period(function.get("description") or "")
-    tokens += len(encode(f"{name}:{description}" if description else name))
+    tokens += count(f"{name}:{description}" if description else name)
     parameters = function.get("parameters") or {}
     properties: JsonObject = parameters.get("properties") or {}
     if properties:
@@ -176,10 +231,10 @@ def _function_definition_tokens(function: JsonObject, encode: Encode, fmt: ChatF
             if enum is not None:
                 tokens += fmt.enum_init
                 for item in enum:
-                    tokens += fmt.enum_item + len(encode(str(item)))
+                    tokens += fmt.enum_item + count(str(item))
             line = f"{key}:{_schema_type(schema)}"
             description = _without_final_period(schema.get("description") or "")
-            tokens += len(encode(f"{line}:{description}" if description else line))
+            tokens += count(f"{line}:{description}" if description else line)
     return tokens
 
 
@@ -195,17 +250,17 @@ def count_chat_prompt(
     `type: "function"` tools are counted; `functions` is the legacy list of bare definitions.
     """
     encoding_name = encoding_name_for_model(model)
-    encode: Encode = get_encoding(encoding_name).encode_ordinary
+    count: Count = _counter(encoding_name)
     fmt = _FORMATS[encoding_name]
     tokens = fmt.reply_priming
     for message in messages:
-        tokens += _message_tokens(message, encode, fmt)
+        tokens += _message_tokens(message, count, fmt)
     definitions = [t["function"] for t in tools or () if t.get("type") == "function"]
     definitions.extend(functions or ())
     if definitions:
         tokens += fmt.func_end
         for function in definitions:
-            tokens += _function_definition_tokens(function, encode, fmt)
+            tokens += _function_definition_tokens(function, count, fmt)
     return tokens
 
 
@@ -219,11 +274,11 @@ def count_embedding_input(
     """
     if isinstance(input, str):
         return count_text(model, input)
-    encode = get_encoding(encoding_name_for_model(model)).encode_ordinary
+    count = _counter(encoding_name_for_model(model))
     tokens = 0
     for item in input:
         if isinstance(item, str):
-            tokens += len(encode(item))
+            tokens += count(item)
         elif isinstance(item, int):  # one flat list of token ids: each element is a token
             tokens += 1
         elif isinstance(item, Sequence):

@@ -10,12 +10,13 @@ import pytest
 from gateway.budgets.ledger import BudgetLedger
 from gateway.budgets.local_ledger import LocalLedger
 from gateway.budgets.redis_ledger import RedisLedger
+from gateway.budgets.redis_py_ledger import RedisPyConnection, RedisPyLedger
 from gateway.budgets.resp import RespConnection
 from gateway.clock import system_clock
 from tests.integration.budgets.harness import BudgetHarness, Clock, build_harness
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", "redis", "redis-py"])
 def ledger_kind(request: pytest.FixtureRequest) -> str:
     kind: str = request.param
     return kind
@@ -34,6 +35,10 @@ async def ledger_factory(
             connection = RespConnection(request.getfixturevalue("redis_url"))
             await connection.call("FLUSHDB")
             ledger = RedisLedger(connection)
+        elif ledger_kind == "redis-py":
+            redis_py = RedisPyConnection(request.getfixturevalue("redis_url"))
+            await redis_py.call("FLUSHDB")
+            ledger = RedisPyLedger(redis_py)
         made.append(ledger)
         return ledger
 

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.budgets.ledger import CounterRef, CounterState, Hold, LedgerUnavailable
 from gateway.budgets.redis_ledger import PREFIX, RedisLedger
+from gateway.budgets.redis_py_ledger import RedisPyConnection, RedisPyLedger
 from gateway.budgets.resp import RespConnection
 from gateway.clock import unix_ms
 from gateway.serving import free_port
@@ -123,6 +124,8 @@ async def test_concurrent_reservations_from_two_clients_never_overspend(
     second = first
     if ledger_kind == "redis":  # a second connection, as a second gateway would have
         second = RedisLedger(RespConnection(request.getfixturevalue("redis_url")))
+    elif ledger_kind == "redis-py":
+        second = RedisPyLedger(RedisPyConnection(request.getfixturevalue("redis_url")))
     await first.install(A, 0, now_ms=NOW)
     outcomes = await asyncio.gather(
         *(_reserve(first if i % 2 else second, f"r{i}", 9, [A]) for i in range(100))
@@ -132,8 +135,29 @@ async def test_concurrent_reservations_from_two_clients_never_overspend(
     await second.close()
 
 
-async def test_an_unreachable_redis_is_unavailable_not_an_error() -> None:
-    ledger = RedisLedger(RespConnection(f"redis://127.0.0.1:{free_port()}/0"), timeout=1)
+async def test_a_settlement_begun_takes_effect_before_any_later_call(
+    ledger_factory: Callable[[], Any],
+) -> None:
+    """redis-py sends from a pool, not one socket in order: a reserve right after a begun
+    settlement must still see the hold released and the cost added."""
+    ledger = await ledger_factory()
+    await ledger.install(A, 0, now_ms=NOW)
+    await _reserve(ledger, "r1", 90, [A])
+    pending = ledger.begin_settle("r1", 10, [A], marker_ttl_s=60)
+    held = await _reserve(ledger, "r2", 90, [A])  # fits only once r1's 90 is released
+    assert (held.exceeded, held.remaining) == (None, (0,))
+    assert (await pending).counters[0] is not None
+    assert await ledger.status([A], now_ms=NOW) == (CounterState(10, 90),)
+
+
+@pytest.mark.parametrize("client", ["resp", "redis-py"])
+async def test_an_unreachable_redis_is_unavailable_not_an_error(client: str) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    ledger = (
+        RedisLedger(RespConnection(url), timeout=1)
+        if client == "resp"
+        else RedisPyLedger(RedisPyConnection(url), timeout=1)
+    )
     with pytest.raises(LedgerUnavailable):
         await _reserve(ledger, "r1", 1, [A])
     with pytest.raises(LedgerUnavailable):

@@ -69,3 +69,56 @@ async def test_a_refused_login_is_an_error_not_a_hang(redis_url: str) -> None:
             await connection.call("PING")
     finally:
         await connection.close()
+
+
+async def test_a_queued_command_runs_before_any_command_sent_after_it(redis_url: str) -> None:
+    connection = RespConnection(redis_url)
+    try:
+        await connection.call("DEL", "resp:queued")
+        queued = connection.send_soon("INCRBY", "resp:queued", 5)
+        assert await connection.call("GET", "resp:queued") == b"5"
+        assert await queued == 5
+    finally:
+        await connection.close()
+
+
+async def test_a_queued_command_alone_is_still_written(redis_url: str) -> None:
+    connection = RespConnection(redis_url)
+    try:
+        await connection.call("PING")
+        # Nothing is sent after it: it goes out by itself once its wait for company is over.
+        assert await asyncio.wait_for(connection.send_soon("ECHO", "alone"), 5) == b"alone"
+    finally:
+        await connection.close()
+
+
+async def test_commands_of_one_turn_share_a_write_and_keep_their_order(redis_url: str) -> None:
+    connection = RespConnection(redis_url)
+    try:
+        await connection.call("DEL", "resp:turn")
+        sent = []
+        for i in range(50):
+            if i == 10:
+                sent.append(connection.send_soon("RPUSH", "resp:turn", "soon"))
+            sent.append(connection.send_now("RPUSH", "resp:turn", i))
+        await asyncio.gather(*sent)
+        items = await connection.call("LRANGE", "resp:turn", 0, -1)
+        assert items == [*(str(i).encode() for i in range(10)), b"soon"] + [
+            str(i).encode() for i in range(10, 50)
+        ]
+    finally:
+        await connection.close()
+
+
+async def test_a_queued_command_fails_when_the_connection_is_lost_before_it_is_written() -> None:
+    server = ThrowawayRedis().start()
+    connection = RespConnection(server.url)
+    try:
+        await connection.call("PING")
+        queued = connection.send_soon("SET", "k", "v")
+        server.kill()
+        with pytest.raises(ConnectionError):
+            await asyncio.wait_for(queued, 5)
+    finally:
+        await connection.close()
+        server.kill()
