@@ -16,7 +16,7 @@ import msgspec
 
 from gateway.errors import InvalidRequest
 from gateway.proxy.generation import GenerationFields, Reply, StreamReader
-from gateway.proxy.sse import MalformedStream
+from gateway.proxy.sse import MalformedStream, event_data
 from gateway.proxy.stages import ResolvedPrompt, Usage
 from gateway.proxy.usage import UsageCheck, UsageFields
 from gateway.requestlog.outputs import responses_output_text
@@ -169,11 +169,7 @@ class ResponsesStream:
         self.first_event_at: float | None = None
 
     def feed(self, event: bytes) -> bytes | None:
-        data = None
-        for line in event.split(b"\n"):
-            if line.startswith(b"data:"):
-                data = line[5:].strip()
-                break
+        data = event_data(event)
         if data is None:
             return event  # comments and keep-alives pass through
         try:

@@ -15,7 +15,7 @@ import msgspec
 from gateway.proxy.stages import Usage
 from gateway.proxy.usage import UsageFields
 
-__all__ = ["MalformedStream", "StreamState", "UsageFields", "split_events"]
+__all__ = ["MalformedStream", "StreamState", "UsageFields", "event_data", "split_events"]
 
 
 class MalformedStream(Exception):
@@ -75,6 +75,14 @@ def _event_too_large(limit: int) -> MalformedStream:
     )
 
 
+def event_data(event: bytes) -> bytes | None:
+    """The payload of an SSE event's first `data:` line; None for comments and keep-alives."""
+    for line in event.split(b"\n"):
+        if line.startswith(b"data:"):
+            return line[5:].strip()
+    return None
+
+
 class StreamState:
     """What a chat stream said so far: content, tool calls, finish reason, usage."""
 
@@ -95,11 +103,7 @@ class StreamState:
 
     def feed(self, event: bytes) -> bytes | None:
         """The bytes to forward for one event (None: drop it)."""
-        data = None
-        for line in event.split(b"\n"):
-            if line.startswith(b"data:"):
-                data = line[5:].strip()
-                break
+        data = event_data(event)
         if data is None:
             return event  # comments and keep-alives pass through
         if data == b"[DONE]":
