@@ -32,7 +32,7 @@ from gateway.openai.routes import (
     responses,
 )
 from gateway.prompts.plugin import PromptsPlugin
-from gateway.prompts.rendering import RequestRebuilder
+from gateway.prompts.rebuilder import RequestRebuilder
 from gateway.proxy.response_objects import ResponseObjects, ResponseOwners
 from gateway.proxy.service import ProxyService, Stages
 
