@@ -17,7 +17,7 @@ from gateway.prompts.plugin import PromptsPlugin
 from gateway.proxy.plugin import ProxyPlugin
 from gateway.settings import Settings
 from gateway.testing.plugin import TestingPlugin
-from gateway.upstream.fake import FakeUpstreamThread
+from sluice_devtools.fake_upstream import FakeUpstreamThread
 from tests.conftest import make_settings
 
 Wiring = Callable[[Settings], list[InitPluginProtocol]]
