@@ -20,7 +20,7 @@ from gateway.http import SluiceRequest, check_parameters
 from gateway.prompts.plugin import PromptsPlugin
 from gateway.proxy.plugin import ProxyPlugin
 from gateway.settings import Settings, load_settings
-from gateway.testing.plugin import TestingPlugin
+from gateway.testsuites.plugin import TestingPlugin
 
 __all__ = ["create_app"]
 
