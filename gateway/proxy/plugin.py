@@ -17,7 +17,7 @@ from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 
 from admin.keys import KeyController
-from admin.responses import ResponseController
+from admin.requestlog import ResponseController
 from gateway.budgets.plugin import BudgetsPlugin
 from gateway.core import CorePlugin
 from gateway.dependencies import Started
