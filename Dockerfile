@@ -8,6 +8,7 @@ COPY gateway ./gateway
 COPY evaluators ./evaluators
 COPY admin ./admin
 COPY migrations ./migrations
+COPY sluice_devtools ./sluice_devtools
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 # Runtime stage: only the installed wheels, run as an unprivileged user.

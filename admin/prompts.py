@@ -13,7 +13,7 @@ from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, make_page, page_limit
 from gateway.errors import InvalidRequest
 from gateway.prompts.bundle import ImportReport, ImportRequest
-from gateway.prompts.importer import PromptBundles
+from gateway.prompts.bundle_store import PromptBundles
 from gateway.prompts.records import DeleteOutcome, LabelRecord, PromptRecord, VersionRecord
 from gateway.prompts.service import PromptService
 from gateway.prompts.spec import PromptPatch, PromptSpec, VersionSpec

@@ -15,12 +15,12 @@ from gateway.budgets.plugin import BudgetsPlugin
 from gateway.core import CorePlugin
 from gateway.evaluations.ab_scores import AbTestScores
 from gateway.evaluations.plugin import EvaluationsPlugin
+from gateway.heap import settle_heap
 from gateway.http import SluiceRequest, check_parameters
 from gateway.prompts.plugin import PromptsPlugin
 from gateway.proxy.plugin import ProxyPlugin
-from gateway.serving import settle_heap
 from gateway.settings import Settings, load_settings
-from gateway.testing.plugin import TestingPlugin
+from gateway.testsuites.plugin import TestingPlugin
 
 __all__ = ["create_app"]
 

@@ -338,8 +338,6 @@ class EvaluationSettings:
 
 @dataclass(frozen=True, slots=True)
 class TestRunSettings:
-    __test__ = False  # a settings section, not a pytest class
-
     attempts: int = field(default=3, metadata=_env("SLUICE_TEST_RUN_ATTEMPTS", _positive_int))
     """Tries per test case when the upstream fails (5xx, 429, timeout), with backoff between."""
     backoff: float = field(default=0.5, metadata=_env("SLUICE_TEST_RUN_BACKOFF", _positive_float))

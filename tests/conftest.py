@@ -26,9 +26,9 @@ from gateway.app import create_app
 from gateway.db.base import Base
 from gateway.db.engine import create_engine
 from gateway.db.migrate import upgrade
-from gateway.serving import ServerThread
 from gateway.settings import Settings, load_settings
-from gateway.upstream.fake import FakeUpstreamThread
+from sluice_devtools.fake_upstream import FakeUpstreamThread
+from sluice_devtools.server_thread import ServerThread
 
 PluginT = TypeVar("PluginT")
 

@@ -10,7 +10,7 @@ import msgspec
 
 from gateway.budgets.alerts import AlertSink
 from gateway.evaluations.queue import EvaluationQueue
-from gateway.testing.alerts import AlertStore
+from gateway.testsuites.alerts import AlertStore
 
 __all__ = ["AlertFeed", "AlertItem"]
 

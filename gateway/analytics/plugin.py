@@ -19,7 +19,7 @@ from gateway.budgets.plugin import BudgetsPlugin
 from gateway.core import CorePlugin
 from gateway.dependencies import Started
 from gateway.evaluations.plugin import EvaluationsPlugin
-from gateway.testing.plugin import TestingPlugin
+from gateway.testsuites.plugin import TestingPlugin
 
 __all__ = ["AnalyticsPlugin"]
 

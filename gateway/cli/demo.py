@@ -16,7 +16,7 @@ def register(commands: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway.demo import run_demo
+    from sluice_devtools.demo import run_demo
 
     settings = server_settings()
     configure_logging()

@@ -18,7 +18,7 @@ def register(commands: Any) -> None:
 
 
 def _fake_upstream(args: argparse.Namespace) -> int:
-    from gateway.upstream.fake import run_fake_upstream
+    from sluice_devtools.fake_upstream import run_fake_upstream
 
     configure_logging()
     run_fake_upstream(args.host, args.port)

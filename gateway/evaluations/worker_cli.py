@@ -22,7 +22,7 @@ from gateway.db.migrate import prepare_database
 from gateway.evaluations.plugin import EvaluationsPlugin
 from gateway.evaluations.worker import default_consumer_name
 from gateway.settings import Settings
-from gateway.testing.plugin import TestingPlugin
+from gateway.testsuites.plugin import TestingPlugin
 
 __all__ = ["run_worker"]
 
@@ -50,7 +50,7 @@ async def _run(settings: Settings, name: str, metrics_port: int) -> None:
     async with app.lifespan():
         services = app.plugins.get(EvaluationsPlugin).services.value
         worker = services.worker(name)
-        # Test schedules fire from workers (gateway/testing/services.py).
+        # Test schedules fire from workers (gateway/testsuites/services.py).
         app.plugins.get(TestingPlugin).services.value.run_scheduler()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -17,9 +17,9 @@ from admin.prompts import PromptBundleController, PromptController
 from gateway.core import CorePlugin
 from gateway.dependencies import Started
 from gateway.prompts.abtests import AbTestService
+from gateway.prompts.bundle_store import PromptBundles
 from gateway.prompts.cache import PromptCache
-from gateway.prompts.importer import PromptBundles
-from gateway.prompts.rendering import RequestRebuilder
+from gateway.prompts.rebuilder import RequestRebuilder
 from gateway.prompts.resolver import PromptResolver
 from gateway.prompts.results import ResultsReader, ScoreProvider, no_scores
 from gateway.prompts.service import PromptService

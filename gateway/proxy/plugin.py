@@ -17,7 +17,7 @@ from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 
 from admin.keys import KeyController
-from admin.responses import ResponseController
+from admin.requestlog import ResponseController
 from gateway.budgets.plugin import BudgetsPlugin
 from gateway.core import CorePlugin
 from gateway.dependencies import Started
@@ -32,7 +32,7 @@ from gateway.openai.routes import (
     responses,
 )
 from gateway.prompts.plugin import PromptsPlugin
-from gateway.prompts.rendering import RequestRebuilder
+from gateway.prompts.rebuilder import RequestRebuilder
 from gateway.proxy.response_objects import ResponseObjects, ResponseOwners
 from gateway.proxy.service import ProxyService, Stages
 

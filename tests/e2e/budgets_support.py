@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import redis as redis_sync
 
-from gateway.serving import free_port
+from sluice_devtools.server_thread import free_port
 from tests.conftest import RunningGateway
 
 SLUICE = str(Path(sys.executable).parent / "sluice")

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from gateway.tokens.counting import count_chat_prompt, count_text
-from gateway.upstream.fake import FakeUpstreamThread
+from sluice_devtools.fake_upstream import FakeUpstreamThread
 from tests.conftest import GatewayFactory, RunningGateway
 from tests.e2e.budgets_support import (
     create_budget,

@@ -18,7 +18,7 @@ import pytest
 
 from gateway.budgets.plugin import BudgetsPlugin
 from gateway.tokens.counting import count_chat_prompt, count_text
-from gateway.upstream.fake import FakeUpstreamThread
+from sluice_devtools.fake_upstream import FakeUpstreamThread
 from tests.conftest import ADMIN_TOKEN, UPSTREAM_KEY, GatewayFactory
 from tests.e2e.budgets_support import (
     GatewayProcess,

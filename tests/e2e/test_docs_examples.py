@@ -36,8 +36,8 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.serving import ServerThread, free_port
-from gateway.upstream.fake import FakeUpstreamThread
+from sluice_devtools.fake_upstream import FakeUpstreamThread
+from sluice_devtools.server_thread import ServerThread, free_port
 from tests.conftest import _migrate as migrate
 from tests.conftest import make_settings
 from tests.e2e.docs_blocks import Block, documentation_files, parse_blocks

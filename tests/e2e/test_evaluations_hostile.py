@@ -26,8 +26,8 @@ import redis as redis_sync
 
 from gateway.evaluations.records import Job
 from gateway.evaluations.redis_queue import PREFIX
-from gateway.serving import free_port
-from gateway.upstream.fake import FakeUpstreamThread
+from sluice_devtools.fake_upstream import FakeUpstreamThread
+from sluice_devtools.server_thread import free_port
 from tests.conftest import ADMIN_TOKEN, UPSTREAM_KEY, GatewayFactory, RunningGateway
 from tests.e2e.evaluations_support import ask, attach, monitored_prompt, wait_for_evaluations
 from tests.e2e.prompts_support import make_prompt, set_label, system

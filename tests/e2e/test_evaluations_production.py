@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from evaluators import should_sample
-from gateway.upstream.fake import FakeUpstreamThread
+from sluice_devtools.fake_upstream import FakeUpstreamThread
 from tests.conftest import GatewayFactory, RunningGateway
 from tests.e2e.evaluations_support import (
     GOOD_JUDGE_REPLY,

@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from gateway.tokens.counting import count_text
-from gateway.upstream.fake import FakeUpstreamThread
+from sluice_devtools.fake_upstream import FakeUpstreamThread
 from tests.conftest import UPSTREAM_KEY, RunningGateway
 
 

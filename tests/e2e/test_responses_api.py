@@ -11,7 +11,7 @@ import pytest
 
 from gateway.tokens.counting import count_text
 from gateway.tokens.responses_input import count_responses_input
-from gateway.upstream.fake import FakeUpstreamThread
+from sluice_devtools.fake_upstream import FakeUpstreamThread
 from tests.conftest import GatewayFactory, RunningGateway
 from tests.e2e.budgets_support import create_budget, expected_cost, settled_budget, usd
 from tests.e2e.evaluations_support import attach, wait_for_evaluations

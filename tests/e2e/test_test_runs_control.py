@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.serving import free_port
-from gateway.upstream.fake import FakeUpstreamThread
+from sluice_devtools.fake_upstream import FakeUpstreamThread
+from sluice_devtools.server_thread import free_port
 from tests.conftest import ADMIN_TOKEN, UPSTREAM_KEY, GatewayFactory, RunningGateway
 from tests.e2e.prompts_support import system
 from tests.e2e.testing_support import (

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway.testing.plugin import TestingPlugin
+from gateway.testsuites.plugin import TestingPlugin
 from tests.conftest import GatewayFactory, RunningGateway
 from tests.e2e.testing_support import add_case, error_of, suite_prompt, wait_for_run
 

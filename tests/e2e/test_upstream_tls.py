@@ -15,7 +15,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from gateway.upstream.fake import FakeUpstreamThread
+from sluice_devtools.fake_upstream import FakeUpstreamThread
 from tests.conftest import GatewayFactory
 
 CLIENTS = ["lean", "aiohttp"]

@@ -16,8 +16,8 @@ from gateway.evaluations.plugin import EvaluationsPlugin
 from gateway.prompts.plugin import PromptsPlugin
 from gateway.proxy.plugin import ProxyPlugin
 from gateway.settings import Settings
-from gateway.testing.plugin import TestingPlugin
-from gateway.upstream.fake import FakeUpstreamThread
+from gateway.testsuites.plugin import TestingPlugin
+from sluice_devtools.fake_upstream import FakeUpstreamThread
 from tests.conftest import make_settings
 
 Wiring = Callable[[Settings], list[InitPluginProtocol]]

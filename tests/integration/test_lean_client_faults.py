@@ -12,9 +12,9 @@ import uvloop
 
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.settings import UpstreamSettings
-from gateway.upstream.fake import FakeUpstream, start_fake_upstream
 from gateway.upstream.lean import LeanProvider
 from gateway.upstream.routing import Upstream
+from sluice_devtools.fake_upstream import FakeUpstream, start_fake_upstream
 
 KEY = "sk-upstream-lean"
 

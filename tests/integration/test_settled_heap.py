@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 
 from gateway.core import CorePlugin
-from gateway.serving import YOUNG_THRESHOLD, settle_heap
+from gateway.heap import YOUNG_THRESHOLD, settle_heap
 from tests.conftest import RunningGateway
 
 

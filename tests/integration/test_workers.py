@@ -25,10 +25,10 @@ import psycopg
 import pytest
 
 from gateway.cli.serve import worker_count
-from gateway.serving import free_port
 from gateway.settings import load_settings
 from gateway.tokens.counting import count_chat_prompt, count_text
-from gateway.upstream.fake import FakeUpstreamThread
+from sluice_devtools.fake_upstream import FakeUpstreamThread
+from sluice_devtools.server_thread import free_port
 from tests.conftest import ADMIN_TOKEN, UPSTREAM_KEY, GatewayFactory, _truncate_postgres
 from tests.e2e.budgets_support import create_budget, expected_cost, new_key, settled_budget, usd
 

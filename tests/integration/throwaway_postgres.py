@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway.serving import free_port
+from sluice_devtools.server_thread import free_port
 
 __all__ = ["ThrowawayPostgres", "postgres_binaries"]
 

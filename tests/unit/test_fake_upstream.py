@@ -16,7 +16,7 @@ import pytest_asyncio
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
-from gateway.upstream.fake import (
+from sluice_devtools.fake_upstream import (
     FakeUpstream,
     FakeUpstreamThread,
     fake_embedding,

@@ -17,7 +17,6 @@ from gateway.db.base import Base, JSONDocument, UTCDateTime
 
 class TestCase(Base):
     __tablename__ = "test_cases"
-    __test__ = False  # not a pytest class, whatever its name says
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     prompt_id: Mapped[str] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"), index=True)

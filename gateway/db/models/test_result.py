@@ -15,7 +15,6 @@ from gateway.db.base import Base, JSONDocument, UTCDateTime
 
 class TestResult(Base):
     __tablename__ = "test_results"
-    __test__ = False
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("test_runs.id", ondelete="CASCADE"))

@@ -19,7 +19,6 @@ from gateway.db.base import Base, JSONDocument, UTCDateTime
 
 class TestRun(Base):
     __tablename__ = "test_runs"
-    __test__ = False
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     prompt_id: Mapped[str] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"))

@@ -14,7 +14,7 @@ from gateway.budgets.redis_ledger import PREFIX, RedisLedger
 from gateway.budgets.redis_py_ledger import RedisPyConnection, RedisPyLedger
 from gateway.budgets.resp import RespConnection
 from gateway.clock import unix_ms
-from gateway.serving import free_port
+from sluice_devtools.server_thread import free_port
 from tests.integration.budgets.harness import Clock
 
 A = CounterRef("a:2026-11-21", limit=100, soft=None, expire_at=0)

@@ -16,8 +16,8 @@ from gateway.db.engine import create_engine
 from gateway.db.migrate import upgrade
 from gateway.errors import BudgetExceeded, BudgetStoreUnavailable
 from gateway.proxy.stages import Usage
-from gateway.serving import free_port
 from gateway.tokens.counting import count_chat_prompt
+from sluice_devtools.server_thread import free_port
 from tests.integration.budgets.harness import ROUTE, BudgetHarness, Clock, build_harness
 
 MESSAGES = [{"role": "user", "content": "Say hello to the budget."}]

@@ -19,8 +19,8 @@ import redis as redis_sync
 
 from gateway.evaluations.records import Job
 from gateway.evaluations.redis_queue import GROUP, PREFIX
-from gateway.serving import free_port
-from gateway.upstream.fake import FakeUpstreamThread
+from sluice_devtools.fake_upstream import FakeUpstreamThread
+from sluice_devtools.server_thread import free_port
 from tests.conftest import UPSTREAM_KEY, GatewayFactory, RunningGateway
 from tests.e2e.evaluations_support import (
     GOOD_JUDGE_REPLY,

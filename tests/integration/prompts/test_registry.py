@@ -16,8 +16,8 @@ from gateway.db.engine import create_engine, create_sessionmaker
 from gateway.errors import Conflict, InvalidRequest, PromptNotFound
 from gateway.prompts.abtests import AbTestService, AbTestSpec
 from gateway.prompts.bundle import PromptBundle
+from gateway.prompts.bundle_store import PromptBundles
 from gateway.prompts.cache import PromptCache
-from gateway.prompts.importer import PromptBundles
 from gateway.prompts.results import ResultsReader
 from gateway.prompts.service import PromptService
 from gateway.prompts.spec import PromptPatch, PromptSpec, VersionSpec

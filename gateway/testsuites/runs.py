@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.db.models import TestResult, TestRun
 from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.testing.compare import compare_runs
-from gateway.testing.engine import RunEngine
-from gateway.testing.planning import RunPlanner
-from gateway.testing.records import ACTIVE, Comparison, RunRecord, TestResultRecord
-from gateway.testing.specs import RunRequest
+from gateway.testsuites.compare import compare_runs
+from gateway.testsuites.engine import RunEngine
+from gateway.testsuites.planning import RunPlanner
+from gateway.testsuites.records import ACTIVE, Comparison, RunRecord, TestResultRecord
+from gateway.testsuites.specs import RunRequest
 
 __all__ = ["TestRunService", "result_record", "run_record"]
 
@@ -87,8 +87,6 @@ def result_record(row: TestResult) -> TestResultRecord:
 
 
 class TestRunService:
-    __test__ = False
-
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],

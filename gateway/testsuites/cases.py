@@ -21,8 +21,8 @@ from gateway.errors import Conflict, NotFound, PromptNotFound, SluiceError
 from gateway.evaluations.config_spec import EvaluatorConfigSpec
 from gateway.evaluations.configs import EvaluatorConfigService
 from gateway.ids import new_id
-from gateway.testing.records import TestCaseRecord
-from gateway.testing.specs import TestCasePatch, TestCaseSpec
+from gateway.testsuites.records import TestCaseRecord
+from gateway.testsuites.specs import TestCasePatch, TestCaseSpec
 
 __all__ = ["TestCaseService", "prompt_by_slug"]
 
@@ -37,8 +37,6 @@ async def prompt_by_slug(session: AsyncSession, slug: str) -> Prompt:
 
 
 class TestCaseService:
-    __test__ = False
-
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], configs: EvaluatorConfigService
     ) -> None:

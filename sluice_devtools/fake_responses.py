@@ -1,7 +1,7 @@
 """The fake upstream's Responses API, legacy Completions and Moderations.
 
-Directives are those of gateway.upstream.fake, read from the last user input (Responses), the
-last prompt (Completions) or the last input (Moderations), plus:
+Directives are those of sluice_devtools.fake_upstream, read from the last user input
+(Responses), the last prompt (Completions) or the last input (Moderations), plus:
 
     #call=NAME       Responses: answer with one function_call item to NAME (arguments
                      '{"ok":true}') instead of text
@@ -27,7 +27,7 @@ from aiohttp import web
 
 from gateway.tokens.counting import count_embedding_input, count_text
 from gateway.tokens.responses_input import count_responses_input
-from gateway.upstream.fake_wire import (
+from sluice_devtools.fake_wire import (
     PIECE_RE,
     STATE,
     Directives,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from statistics import fmean
 
-from gateway.testing.records import CaseComparison, Comparison, RunRecord, TestResultRecord
+from gateway.testsuites.records import CaseComparison, Comparison, RunRecord, TestResultRecord
 
 __all__ = ["compare_runs"]
 

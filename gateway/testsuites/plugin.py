@@ -10,19 +10,19 @@ from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 
-from admin.schedules import ScheduleController
-from admin.test_runs import TestRunController
-from admin.tests import SuiteController, TestCaseController
+from admin.testsuite_runs import TestRunController
+from admin.testsuite_schedules import ScheduleController
+from admin.testsuites import SuiteController, TestCaseController
 from gateway.budgets.plugin import BudgetsPlugin
 from gateway.core import CorePlugin
 from gateway.dependencies import Started
 from gateway.evaluations.plugin import EvaluationsPlugin
 from gateway.prompts.plugin import PromptsPlugin
 from gateway.proxy.plugin import ProxyPlugin
-from gateway.testing.cases import TestCaseService
-from gateway.testing.runs import TestRunService
-from gateway.testing.schedules import ScheduleService
-from gateway.testing.services import TestingServices, testing_services
+from gateway.testsuites.cases import TestCaseService
+from gateway.testsuites.runs import TestRunService
+from gateway.testsuites.schedules import ScheduleService
+from gateway.testsuites.services import TestingServices, testing_services
 
 __all__ = ["TestingPlugin"]
 
@@ -30,7 +30,7 @@ NAME = "TestingPlugin"
 
 
 class TestingPlugin(InitPluginProtocol):
-    __test__ = False
+    __test__ = False  # tests import it: not a pytest class, whatever its name says
 
     def __init__(
         self,

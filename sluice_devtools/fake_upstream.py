@@ -40,8 +40,8 @@ import msgspec
 from aiohttp import web
 
 from gateway.tokens.counting import count_chat_prompt, count_embedding_input, count_text
-from gateway.upstream import fake_responses
-from gateway.upstream.fake_wire import (
+from sluice_devtools import fake_responses
+from sluice_devtools.fake_wire import (
     CREATED,
     MODELS,
     PIECE_RE,

@@ -8,9 +8,9 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, make_page, page_limit
-from gateway.testing.records import RunRecord, ScheduleRecord
-from gateway.testing.schedules import ScheduleService
-from gateway.testing.specs import ScheduleCreate, SchedulePatch
+from gateway.testsuites.records import RunRecord, ScheduleRecord
+from gateway.testsuites.schedules import ScheduleService
+from gateway.testsuites.specs import ScheduleCreate, SchedulePatch
 
 __all__ = ["ScheduleController"]
 

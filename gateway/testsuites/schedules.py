@@ -19,12 +19,12 @@ from gateway.db.base import utcnow
 from gateway.db.models import Schedule
 from gateway.errors import InvalidRequest, NotFound, SluiceError
 from gateway.ids import new_id
-from gateway.testing.cases import prompt_by_slug
-from gateway.testing.cron import check_cron, next_fire
-from gateway.testing.planning import msgspec_dict
-from gateway.testing.records import RunRecord, ScheduleRecord
-from gateway.testing.runs import TestRunService
-from gateway.testing.specs import CaseSelection, RunRequest, ScheduleCreate, SchedulePatch
+from gateway.testsuites.cases import prompt_by_slug
+from gateway.testsuites.cron import check_cron, next_fire
+from gateway.testsuites.planning import msgspec_dict
+from gateway.testsuites.records import RunRecord, ScheduleRecord
+from gateway.testsuites.runs import TestRunService
+from gateway.testsuites.specs import CaseSelection, RunRequest, ScheduleCreate, SchedulePatch
 
 __all__ = ["ScheduleService"]
 

@@ -12,7 +12,7 @@ from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, make_page, page_limit
 from admin.query_params import parse_bool, parse_datetime, parse_whole_number
 from gateway.errors import InvalidRequest, NotFound
-from gateway.prompts.rendering import RequestRebuilder
+from gateway.prompts.rebuilder import RequestRebuilder
 from gateway.requestlog.query import LogFilter, RequestLogQuery, row_to_dict
 from gateway.runtime import Core
 

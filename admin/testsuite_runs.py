@@ -9,9 +9,9 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, encode_cursor, page_limit
 from gateway.errors import InvalidRequest
-from gateway.testing.records import Comparison, RunRecord, TestResultRecord
-from gateway.testing.runs import TestRunService
-from gateway.testing.specs import RunRequest
+from gateway.testsuites.records import Comparison, RunRecord, TestResultRecord
+from gateway.testsuites.runs import TestRunService
+from gateway.testsuites.specs import RunRequest
 
 __all__ = ["TestRunController"]
 
@@ -19,8 +19,6 @@ _STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 
 
 class TestRunController(Controller):
-    __test__ = False
-
     path = "/admin/test-runs"
     tags = ["admin: test runs"]
     guards = [require_admin]

@@ -19,23 +19,21 @@ from gateway.prompts.cache import PromptCache
 from gateway.proxy.service import ProxyService
 from gateway.runtime import Core
 from gateway.settings import TestRunSettings
-from gateway.testing.alerts import AlertStore
-from gateway.testing.cases import TestCaseService
-from gateway.testing.degradation import DegradationCheck
-from gateway.testing.engine import RunEngine
-from gateway.testing.planning import RunPlanner
-from gateway.testing.runs import TestRunService
-from gateway.testing.scheduler import Scheduler
-from gateway.testing.schedules import ScheduleService
-from gateway.testing.supervisor import RunSupervisor
+from gateway.testsuites.alerts import AlertStore
+from gateway.testsuites.cases import TestCaseService
+from gateway.testsuites.degradation import DegradationCheck
+from gateway.testsuites.engine import RunEngine
+from gateway.testsuites.planning import RunPlanner
+from gateway.testsuites.runs import TestRunService
+from gateway.testsuites.scheduler import Scheduler
+from gateway.testsuites.schedules import ScheduleService
+from gateway.testsuites.supervisor import RunSupervisor
 
 __all__ = ["TestingServices", "testing_services"]
 
 
 @dataclass(slots=True)
 class TestingServices:
-    __test__ = False
-
     settings: TestRunSettings
     cases: TestCaseService
     runs: TestRunService

@@ -1,8 +1,8 @@
 """What every endpoint of the fake upstream shares: recording, auth, directives, faults.
 
-See gateway.upstream.fake for the directives; the endpoint modules (fake.py for chat and
-embeddings, fake_responses.py for the Responses API, legacy completions and moderations)
-build their answers from these pieces.
+See sluice_devtools.fake_upstream for the directives; the endpoint modules (fake_upstream.py
+for chat and embeddings, fake_responses.py for the Responses API, legacy completions and
+moderations) build their answers from these pieces.
 """
 
 from __future__ import annotations

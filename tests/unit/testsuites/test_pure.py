@@ -10,11 +10,11 @@ import pytest
 
 from gateway.analytics.prompts import percentile
 from gateway.errors import InvalidRequest
-from gateway.testing.compare import compare_runs
-from gateway.testing.cron import check_cron, next_fire
-from gateway.testing.degradation import degradation
-from gateway.testing.records import RunRecord, TestResultRecord
-from gateway.testing.suite_io import parse_suite
+from gateway.testsuites.compare import compare_runs
+from gateway.testsuites.cron import check_cron, next_fire
+from gateway.testsuites.degradation import degradation
+from gateway.testsuites.records import RunRecord, TestResultRecord
+from gateway.testsuites.suite_io import parse_suite
 
 NOW = datetime(2026, 11, 21, 14, 30, tzinfo=UTC)
 

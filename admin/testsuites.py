@@ -11,10 +11,10 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from admin.auth import require_admin
 from admin.pagination import Page, decode_cursor, make_page, page_limit
 from gateway.evaluations.config_spec import EvaluatorConfigSpec
-from gateway.testing.cases import TestCaseService
-from gateway.testing.records import TestCaseRecord
-from gateway.testing.specs import TestCasePatch, TestCaseSpec
-from gateway.testing.suite_io import dump_suite, parse_suite
+from gateway.testsuites.cases import TestCaseService
+from gateway.testsuites.records import TestCaseRecord
+from gateway.testsuites.specs import TestCasePatch, TestCaseSpec
+from gateway.testsuites.suite_io import dump_suite, parse_suite
 
 __all__ = ["SuiteController", "TestCaseController"]
 
@@ -74,8 +74,6 @@ class SuiteController(Controller):
 
 
 class TestCaseController(Controller):
-    __test__ = False
-
     path = "/admin/tests"
     tags = ["admin: tests"]
     guards = [require_admin]

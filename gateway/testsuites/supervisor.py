@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.db.base import utcnow
 from gateway.db.models import TestRun
 from gateway.settings import TestRunSettings
-from gateway.testing.engine import RunEngine
+from gateway.testsuites.engine import RunEngine
 
 __all__ = ["RunSupervisor"]
 

@@ -14,9 +14,9 @@ import openai
 
 from gateway.app import create_app
 from gateway.db.migrate import prepare_database
-from gateway.serving import ServerThread
 from gateway.settings import Settings
-from gateway.upstream.fake import FakeUpstreamThread
+from sluice_devtools.fake_upstream import FakeUpstreamThread
+from sluice_devtools.server_thread import ServerThread
 
 __all__ = ["run_demo"]
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 
-from gateway.testing.schedules import ScheduleService
+from gateway.testsuites.schedules import ScheduleService
 
 __all__ = ["Scheduler"]
 

@@ -37,7 +37,7 @@ from gateway.proxy.service import ProxyResult, ProxyService
 from gateway.proxy.stages import Reservation
 from gateway.requestlog.buffer import RequestLogBuffer
 from gateway.settings import TestRunSettings
-from gateway.testing.planning import TEST_RUNNER_KEY
+from gateway.testsuites.planning import TEST_RUNNER_KEY
 from gateway.upstream.routing import Route
 
 __all__ = ["CaseOutcome", "RunEngine", "default_owner"]

@@ -20,8 +20,8 @@ import msgspec
 
 from gateway.errors import InvalidRequest, describe_validation_error
 from gateway.input_bounds import check_admin_value, decode_json
-from gateway.testing.records import TestCaseRecord
-from gateway.testing.specs import TestCaseSpec
+from gateway.testsuites.records import TestCaseRecord
+from gateway.testsuites.specs import TestCaseSpec
 
 __all__ = ["SuiteFormat", "dump_suite", "parse_suite"]
 

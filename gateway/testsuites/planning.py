@@ -43,8 +43,8 @@ from gateway.prompts.cache import PromptCache
 from gateway.prompts.compiled import CompiledVersion
 from gateway.proxy.context import CallContext, PromptSelector
 from gateway.proxy.stages import Reservation
-from gateway.testing.cases import prompt_by_slug
-from gateway.testing.specs import CaseSelection, RunRequest
+from gateway.testsuites.cases import prompt_by_slug
+from gateway.testsuites.specs import CaseSelection, RunRequest
 from gateway.upstream.routing import ModelRouter, Route
 
 __all__ = ["TEST_RUNNER_KEY", "PlannedRun", "RunPlanner", "RunStamp"]

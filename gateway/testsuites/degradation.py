@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.db.models import Schedule, TestRun
-from gateway.testing.alerts import AlertStore
+from gateway.testsuites.alerts import AlertStore
 
 __all__ = ["DegradationCheck", "degradation"]
 

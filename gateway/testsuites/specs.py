@@ -37,8 +37,6 @@ Share = Annotated[float, msgspec.Meta(gt=0.0, le=1.0)]
 class TestCaseSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A case as created (POST) or imported (one JSONL line / CSV row)."""
 
-    __test__ = False
-
     name: Name
     variables: dict[str, Any] = {}
     messages: Messages = []
@@ -50,8 +48,6 @@ class TestCaseSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class TestCasePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Fields to change; absent fields stay. Evaluators change through /admin/evaluators."""
-
-    __test__ = False
 
     name: Name | msgspec.UnsetType = msgspec.UNSET
     variables: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
