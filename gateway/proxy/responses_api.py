@@ -16,7 +16,7 @@ import msgspec
 
 from gateway.errors import InvalidRequest
 from gateway.proxy.generation import GenerationFields, Reply, StreamReader
-from gateway.proxy.sse import MalformedStream, event_data
+from gateway.proxy.sse import MalformedStream, StreamFacts, event_data
 from gateway.proxy.stages import ResolvedPrompt, Usage
 from gateway.proxy.usage import UsageCheck, UsageFields
 from gateway.requestlog.outputs import responses_output_text
@@ -154,19 +154,13 @@ class ResponsesGeneration:
         return b"event: error\ndata: " + msgspec.json.encode(event) + b"\n\n"
 
 
-class ResponsesStream:
+class ResponsesStream(StreamFacts):
     """What a Responses stream said so far: text deltas, finished items, the final response."""
 
     def __init__(self) -> None:
-        self.parts: list[str] = []
+        super().__init__()
         self.items: list[dict[str, Any]] = []
         self.final: Any = None
-        self.usage: Usage | None = None
-        self.usage_problems: tuple[str, ...] = ()
-        self.model: str | None = None
-        self.response_id: str | None = None
-        self.done = False
-        self.first_event_at: float | None = None
 
     def feed(self, event: bytes) -> bytes | None:
         data = event_data(event)

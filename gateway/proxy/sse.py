@@ -15,7 +15,14 @@ import msgspec
 from gateway.proxy.stages import Usage
 from gateway.proxy.usage import UsageFields
 
-__all__ = ["MalformedStream", "StreamState", "UsageFields", "event_data", "split_events"]
+__all__ = [
+    "MalformedStream",
+    "StreamFacts",
+    "StreamState",
+    "UsageFields",
+    "event_data",
+    "split_events",
+]
 
 
 class MalformedStream(Exception):
@@ -83,23 +90,30 @@ def event_data(event: bytes) -> bytes | None:
     return None
 
 
-class StreamState:
-    """What a chat stream said so far: content, tool calls, finish reason, usage."""
+class StreamFacts:
+    """What every relayed stream records, whatever its API: text, usage, ids, first event."""
 
-    def __init__(self, client_wants_usage: bool, *, legacy: bool = False) -> None:
-        self.client_wants_usage = client_wants_usage
-        self.legacy = legacy
-        """A legacy /v1/completions stream: logged as one text_completion."""
+    def __init__(self) -> None:
         self.parts: list[str] = []
-        self.tool_calls: dict[int, dict[str, Any]] = {}
-        self.finish_reason: str | None = None
         self.usage: Usage | None = None
         self.usage_problems: tuple[str, ...] = ()
-        """What was wrong with the upstream's usage chunk (see gateway.proxy.usage)."""
+        """What was wrong with the upstream's usage (see gateway.proxy.usage)."""
         self.model: str | None = None
         self.response_id: str | None = None
         self.done = False
         self.first_event_at: float | None = None
+
+
+class StreamState(StreamFacts):
+    """What a chat stream said so far: content, tool calls, finish reason, usage."""
+
+    def __init__(self, client_wants_usage: bool, *, legacy: bool = False) -> None:
+        super().__init__()
+        self.client_wants_usage = client_wants_usage
+        self.legacy = legacy
+        """A legacy /v1/completions stream: logged as one text_completion."""
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
 
     def feed(self, event: bytes) -> bytes | None:
         """The bytes to forward for one event (None: drop it)."""
