@@ -10,6 +10,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 
+from gateway.clock import system_clock
+
 __all__ = ["Base", "JSONDocument", "UTCDateTime", "utcnow"]
 
 # Constraint names are explicit so Alembic revisions are identical on both dialects.
@@ -46,8 +48,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+# The wall clock, for the timestamps the stores write; services that decide by time take a
+# gateway.clock.Clock instead, so tests can move it.
+utcnow = system_clock
 
 
 class Base(DeclarativeBase):

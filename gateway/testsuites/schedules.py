@@ -8,13 +8,13 @@ won, so with several workers (and after restarts) each due time yields exactly o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 
 import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.clock import Clock
 from gateway.db.base import utcnow
 from gateway.db.models import Schedule
 from gateway.errors import InvalidRequest, NotFound, SluiceError
@@ -75,7 +75,7 @@ class ScheduleService:
         runs: TestRunService,
         *,
         default_drop: float,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self._sessions = sessions
         self._runs = runs
